@@ -1,0 +1,3 @@
+from agentmesh.cli.main import run
+
+run()

@@ -1,0 +1,80 @@
+"""The broker interface: a fast dispatch index of task ids, rebuilt from the store.
+
+The broker may lose data (a Redis restart, a flush); nothing here is the truth. It holds
+three strict-priority lanes, a timer set for delayed work, and a dead-letter list that
+mirrors the store's PERMANENT_FAILURE tasks for operators who look at Redis directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agentmesh.domain.task import Priority
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepths:
+    high: int
+    medium: int
+    low: int
+    delayed: int
+    dead_letter: int
+
+
+class Broker(ABC):
+    """All methods raise `BrokerUnavailable` when the backend is down."""
+
+    kind: str
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> None: ...
+
+    @abstractmethod
+    async def push(self, entries: Sequence[tuple[uuid.UUID, Priority]]) -> None:
+        """Append ids to the tail of their lanes."""
+
+    @abstractmethod
+    async def pop(self, max_items: int, timeout: float) -> list[tuple[uuid.UUID, Priority]]:
+        """Up to `max_items` (id, lane) pairs, all of `high` before any `medium`, `medium` before `low`.
+
+        Waits up to `timeout` seconds for the first id; returns [] if none came.
+        """
+
+    @abstractmethod
+    async def schedule(self, entries: Sequence[tuple[uuid.UUID, float]]) -> None:
+        """Set a timer for each id at a Unix time; the scheduler promotes them when due."""
+
+    @abstractmethod
+    async def due(self, now: float, limit: int) -> list[uuid.UUID]:
+        """Ids whose timer is at or before `now`, oldest first (they stay until moved)."""
+
+    @abstractmethod
+    async def move_due(self, entries: Sequence[tuple[uuid.UUID, Priority]]) -> None:
+        """Atomically drop each timer and push its id, only if this call removed the timer.
+
+        Several schedulers racing on the same id therefore push it once.
+        """
+
+    @abstractmethod
+    async def unschedule(self, task_ids: Sequence[uuid.UUID]) -> None: ...
+
+    @abstractmethod
+    async def add_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None: ...
+
+    @abstractmethod
+    async def remove_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None: ...
+
+    @abstractmethod
+    async def dead_letter_ids(self) -> list[uuid.UUID]: ...
+
+    @abstractmethod
+    async def depths(self) -> QueueDepths: ...

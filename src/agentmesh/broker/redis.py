@@ -1,0 +1,159 @@
+"""Redis broker: lanes are lists, timers a sorted set, moves atomic Lua scripts.
+
+Key layout (every key carries the configurable prefix, which may hold a `{hash tag}` so a
+mesh's keys share one Redis Cluster slot):
+
+    <prefix>agent_high, agent_medium, agent_low   lists of task ids (LPUSH head, RPOP tail)
+    <prefix>agent_delayed                          sorted set: task id → Unix time due
+    <prefix>agent_dead_letter                      list of PERMANENT_FAILURE task ids
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from agentmesh.broker.base import Broker, QueueDepths
+from agentmesh.config import redact
+from agentmesh.domain.task import Priority
+from agentmesh.errors import BrokerUnavailable
+
+LANES = (Priority.HIGH, Priority.MEDIUM, Priority.LOW)
+
+_UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    OSError,
+)
+
+
+def _script(name: str) -> str:
+    return resources.files("agentmesh.broker.lua").joinpath(name).read_text(encoding="utf-8")
+
+
+class RedisBroker(Broker):
+    kind = "redis"
+
+    def __init__(self, url: str, *, prefix: str = "") -> None:
+        self._url = url
+        self.prefix = prefix
+        self.lanes = [f"{prefix}agent_{lane.value}" for lane in LANES]
+        self.delayed = f"{prefix}agent_delayed"
+        self.dead_letter = f"{prefix}agent_dead_letter"
+        self._client: aioredis.Redis | None = None
+
+    async def open(self) -> None:
+        self._client = aioredis.Redis.from_url(
+            self._url,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=15,
+            health_check_interval=10,
+            max_connections=200,
+        )
+        self._pop = self._client.register_script(_script("pop.lua"))
+        self._move_due = self._client.register_script(_script("move_due.lua"))
+        await self.ping()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            raise BrokerUnavailable("broker is not open")
+        return self._client
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[aioredis.Redis]:
+        try:
+            yield self.client
+        except _UNAVAILABLE as exc:
+            raise BrokerUnavailable(f"Redis at {redact(self._url)} unavailable: {exc}") from None
+
+    async def ping(self) -> None:
+        async with self._guard() as client:
+            await client.ping()
+
+    async def push(self, entries: Sequence[tuple[uuid.UUID, Priority]]) -> None:
+        if not entries:
+            return
+        by_lane: dict[int, list[str]] = {}
+        for task_id, priority in entries:
+            by_lane.setdefault(priority.rank, []).append(str(task_id))
+        async with self._guard() as client:
+            if len(by_lane) == 1:
+                ((rank, ids),) = by_lane.items()
+                await client.lpush(self.lanes[rank], *ids)
+                return
+            async with client.pipeline(transaction=False) as pipe:
+                for rank, ids in by_lane.items():
+                    pipe.lpush(self.lanes[rank], *ids)
+                await pipe.execute()
+
+    async def pop(self, max_items: int, timeout: float) -> list[tuple[uuid.UUID, Priority]]:
+        async with self._guard() as client:
+            flat = await self._pop(keys=self.lanes, args=[max_items], client=client)
+            if flat:
+                return [(uuid.UUID(task_id), LANES[int(rank)]) for task_id, rank in zip(flat[::2], flat[1::2], strict=True)]
+            if timeout <= 0:
+                return []
+            got = await client.brpop(self.lanes, timeout=timeout)
+        return [(uuid.UUID(got[1]), LANES[self.lanes.index(got[0])])] if got else []
+
+    async def schedule(self, entries: Sequence[tuple[uuid.UUID, float]]) -> None:
+        if entries:
+            async with self._guard() as client:
+                await client.zadd(self.delayed, {str(task_id): at for task_id, at in entries})
+
+    async def due(self, now: float, limit: int) -> list[uuid.UUID]:
+        async with self._guard() as client:
+            ids = await client.zrangebyscore(self.delayed, "-inf", now, start=0, num=limit)
+        return [uuid.UUID(task_id) for task_id in ids]
+
+    async def move_due(self, entries: Sequence[tuple[uuid.UUID, Priority]]) -> None:
+        if entries:
+            args: list[str | int] = []
+            for task_id, priority in entries:
+                args += [str(task_id), priority.rank]
+            async with self._guard() as client:
+                await self._move_due(keys=[self.delayed, *self.lanes], args=args, client=client)
+
+    async def unschedule(self, task_ids: Sequence[uuid.UUID]) -> None:
+        if task_ids:
+            async with self._guard() as client:
+                await client.zrem(self.delayed, *map(str, task_ids))
+
+    async def add_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None:
+        if task_ids:
+            async with self._guard() as client:
+                await client.lpush(self.dead_letter, *map(str, task_ids))
+
+    async def remove_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None:
+        if task_ids:
+            async with self._guard() as client, client.pipeline(transaction=False) as pipe:
+                for task_id in task_ids:
+                    pipe.lrem(self.dead_letter, 0, str(task_id))
+                await pipe.execute()
+
+    async def dead_letter_ids(self) -> list[uuid.UUID]:
+        async with self._guard() as client:
+            ids = await client.lrange(self.dead_letter, 0, -1)
+        return [uuid.UUID(task_id) for task_id in ids]
+
+    async def depths(self) -> QueueDepths:
+        async with self._guard() as client, client.pipeline(transaction=False) as pipe:
+            for lane in self.lanes:
+                pipe.llen(lane)
+            pipe.zcard(self.delayed)
+            pipe.llen(self.dead_letter)
+            high, medium, low, delayed, dead = await pipe.execute()
+        return QueueDepths(high, medium, low, delayed, dead)

@@ -1,0 +1,49 @@
+"""Process plumbing shared by the long-running commands: event loop, logging, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s [%(process)d] %(message)s",
+    )
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when it is installed (it comes with uvicorn[standard])."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+def install_stop_signals(on_first: Callable[[], None]) -> None:
+    """First SIGTERM/SIGINT: graceful `on_first`; a second one exits at once."""
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    def handle(signum: int) -> None:
+        nonlocal received
+        received += 1
+        if received == 1:
+            logging.getLogger("agentmesh").info("%s received: draining (send again to exit now)",
+                                                signal.Signals(signum).name)  # fmt: skip
+            on_first()
+        else:
+            logging.getLogger("agentmesh").warning("second signal: exiting now; leases will expire")
+            os._exit(130)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, handle, signum)

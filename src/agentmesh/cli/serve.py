@@ -1,0 +1,88 @@
+"""Start the long-running processes: the API server and the worker."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from agentmesh.agents import load_agent_modules, registry
+from agentmesh.api import create_app
+from agentmesh.broker import create_broker
+from agentmesh.cli.runtime import install_stop_signals, run_async, setup_logging
+from agentmesh.config import Settings, redact
+from agentmesh.errors import ConfigError
+from agentmesh.mesh import Mesh
+from agentmesh.store import create_store
+from agentmesh.worker.runtime import Worker
+
+log = logging.getLogger("agentmesh")
+
+
+def require_shared_broker(settings: Settings, command: str) -> None:
+    if settings.redis_url is None:
+        raise ConfigError(
+            f"REDIS_ADDR is not set: `agentmesh {command}` runs as its own process and needs a shared broker; "
+            "set REDIS_ADDR=host:port (or REDIS_URL), or run API and workers in one process with `agentmesh dev`"
+        )
+
+
+async def open_mesh(settings: Settings) -> Mesh:
+    """Open the backends and check the schema; every failure is one clear line."""
+    load_agent_modules(settings.agents)
+    store, broker = create_store(settings), create_broker(settings)
+    await store.open()
+    try:
+        pending = await store.pending_migrations()
+        if pending:
+            raise ConfigError(f"DB_DSN {redact(settings.db_dsn)}: schema not migrated; run `agentmesh migrate`")
+        await broker.open()
+    except BaseException:
+        await store.close()
+        raise
+    return Mesh(store, broker, registry, settings)
+
+
+async def close_mesh(mesh: Mesh) -> None:
+    await mesh.broker.close()
+    await mesh.store.close()
+
+
+def serve_api(settings: Settings, log_level: str) -> None:
+    require_shared_broker(settings, "api")
+    setup_logging(log_level)
+
+    async def main() -> None:
+        mesh = await open_mesh(settings)
+        try:
+            config = uvicorn.Config(
+                create_app(mesh, manage_backends=False), host=settings.host, port=settings.port,
+                log_level=log_level.lower(), access_log=False, lifespan="on",
+            )  # fmt: skip
+            await uvicorn.Server(config).serve()
+        finally:
+            await close_mesh(mesh)
+
+    run_async(main())
+
+
+def serve_worker(settings: Settings, metrics_port: int | None, log_level: str) -> None:
+    require_shared_broker(settings, "worker")
+    setup_logging(log_level)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
+
+    async def main() -> None:
+        mesh = await open_mesh(settings)
+        try:
+            worker = Worker(mesh.store, mesh.broker, mesh.agents, settings)
+            install_stop_signals(worker.stop)
+            await worker.run()
+        finally:
+            await close_mesh(mesh)
+
+    run_async(main())
+
+

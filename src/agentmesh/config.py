@@ -1,0 +1,131 @@
+"""Twelve-factor configuration: environment first, CLI flags override.
+
+Every variable of the spec lives here, so the docker-compose test and the README can
+check their names against one place. Invalid values raise `ConfigError` with one line
+that names the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from agentmesh.errors import ConfigError
+
+DEFAULT_DSN = "sqlite:///./agentmesh.db"
+
+
+class Settings(BaseSettings):
+    """All knobs of a mesh process. Field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    db_dsn: str = Field(DEFAULT_DSN, validation_alias="DB_DSN")
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "REDIS_ADDR"))
+    redis_prefix: str = Field("", validation_alias="AGENTMESH_REDIS_PREFIX")
+    concurrency: int = Field(5, ge=1, le=100_000, validation_alias="AGENTMESH_CONCURRENCY")
+    max_retries: int = Field(5, ge=0, le=1000, validation_alias="AGENTMESH_MAX_RETRIES")
+    backoff_base: float = Field(2.0, gt=0, le=3600, validation_alias="AGENTMESH_BACKOFF_BASE")
+    backoff_max: float = Field(600.0, gt=0, validation_alias="AGENTMESH_BACKOFF_MAX")
+    backoff_jitter: float = Field(0.1, ge=0, le=1, validation_alias="AGENTMESH_BACKOFF_JITTER")
+    lease_seconds: float = Field(30.0, gt=0, validation_alias="AGENTMESH_LEASE_SECONDS")
+    shutdown_grace: float = Field(30.0, ge=0, validation_alias="AGENTMESH_SHUTDOWN_GRACE")
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="AGENTMESH_API_KEYS")
+    agents: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="AGENTMESH_AGENTS")
+    db_pool_size: int = Field(10, ge=1, le=1000, validation_alias="AGENTMESH_DB_POOL_SIZE")
+    host: str = Field("127.0.0.1", validation_alias="AGENTMESH_HOST")
+    port: int = Field(8000, ge=0, le=65535, validation_alias="AGENTMESH_PORT")
+    url: str = Field("http://127.0.0.1:8000", validation_alias="AGENTMESH_URL")
+
+    @field_validator("api_keys", "agents", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _normalise_redis(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str) and "://" not in value:
+            return f"redis://{value}"
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+                raise ValueError("expected host:port or redis://host:port/db")
+        return value
+
+    @field_validator("db_dsn")
+    @classmethod
+    def _check_dsn(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme == "sqlite":
+            if not value.startswith("sqlite:///") or value == "sqlite:///":
+                raise ValueError("expected sqlite:///path/to/file.db")
+        elif scheme in ("postgresql", "postgres"):
+            if not urlsplit(value).hostname and "host=" not in value:
+                raise ValueError("expected postgresql://user:password@host:port/database")
+        else:
+            raise ValueError(
+                f"unsupported scheme {scheme or value!r}: use sqlite:///path.db or postgresql://user:pw@host/db"
+            )
+        return value
+
+    @property
+    def store_kind(self) -> str:
+        """`"sqlite"` or `"postgres"`, from the DSN scheme."""
+        return "sqlite" if self.db_dsn.startswith("sqlite:") else "postgres"
+
+    @property
+    def sqlite_path(self) -> str:
+        """Filesystem path of a `sqlite:///path` DSN (`sqlite:////abs/path` for absolute)."""
+        return self.db_dsn.removeprefix("sqlite:///")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment, apply non-None overrides (CLI flags), or raise one-line ConfigError."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        raise ConfigError(f"invalid configuration: {_env_name(field)}: {error['msg']}") from None
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return field
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return " / ".join(str(choice) for choice in alias.choices)
+    return str(alias or field)
+
+
+def env_names() -> set[str]:
+    """Every environment variable the configuration reads."""
+    names: set[str] = set()
+    for field in Settings.model_fields:
+        names.update(_env_name(field).split(" / "))
+    return names
+
+
+_PASSWORD = re.compile(r"(?<=://)([^:/@]*):([^@]*)@")
+
+
+def redact(url: str) -> str:
+    """Hide the password of a DSN or Redis URL, for logs and error messages."""
+    return _PASSWORD.sub(r"\1:***@", url)
+

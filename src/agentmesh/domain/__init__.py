@@ -1,0 +1,1 @@
+"""Pure domain: task model, state machine, retry policy. No I/O here."""

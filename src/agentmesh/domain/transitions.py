@@ -1,0 +1,31 @@
+"""The state machine of the spec, in one table.
+
+Stores enforce it in their SQL (each write names the state it comes from); this table
+documents it and lets tests check every recorded transition against it.
+"""
+
+from __future__ import annotations
+
+from agentmesh.domain.task import TaskStatus as S
+
+ALLOWED: frozenset[tuple[S | None, S]] = frozenset(
+    {
+        (None, S.PENDING),  # submitted
+        (S.PENDING, S.RUNNING),  # claimed by a worker
+        (S.RUNNING, S.COMPLETED),
+        (S.RUNNING, S.RETRYING),  # failed attempt, retries left
+        (S.RUNNING, S.PERMANENT_FAILURE),  # retries exhausted, dead-lettered
+        (S.RUNNING, S.PENDING),  # released by a draining worker, not counted as a failure
+        (S.RETRYING, S.PENDING),  # backoff elapsed
+        (S.PENDING, S.CANCELLED),
+        (S.RETRYING, S.CANCELLED),
+        (S.RUNNING, S.CANCELLED),
+        (S.PERMANENT_FAILURE, S.PENDING),  # requeued from the dead-letter queue
+    }
+)
+
+CANCELLABLE = frozenset({S.PENDING, S.RETRYING, S.RUNNING})
+
+
+def is_allowed(from_status: S | None, to_status: S) -> bool:
+    return (from_status, to_status) in ALLOWED

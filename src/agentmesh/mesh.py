@@ -1,0 +1,136 @@
+"""Orchestration above the store and the broker, shared by the API, the CLI and workers.
+
+The order of writes is the guarantee: the store commits first, the broker is told after.
+A broker failure after a commit is logged and left to the reconciler; it never turns a
+committed task into an error for the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from agentmesh.agents import AgentRegistry
+from agentmesh.broker import Broker, QueueDepths
+from agentmesh.config import Settings
+from agentmesh.domain.task import JSON, NewTask, Priority, Task, TaskStatus
+from agentmesh.errors import BackendUnavailable, InvalidInput
+from agentmesh.metrics import SUBMITTED
+from agentmesh.store import Store, Submitted
+
+log = logging.getLogger("agentmesh.mesh")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRequest:
+    """A submission as callers phrase it; `Mesh.prepare` validates and completes it."""
+
+    agent_type: str
+    payload: dict[str, JSON]
+    priority: Priority | None = None
+    max_retries: int | None = None
+    delay_seconds: float = 0.0
+    idempotency_key: str | None = None
+
+
+class Mesh:
+    def __init__(self, store: Store, broker: Broker, agents: AgentRegistry, settings: Settings) -> None:
+        self.store = store
+        self.broker = broker
+        self.agents = agents
+        self.settings = settings
+
+    def prepare(self, request: TaskRequest) -> NewTask:
+        """Resolve defaults from the agent's registration; raise UnknownAgent / InvalidInput."""
+        spec = self.agents.get(request.agent_type)
+        if spec.check_payload is not None:
+            try:
+                spec.check_payload(request.payload)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+        max_retries = request.max_retries
+        if max_retries is None:
+            max_retries = spec.max_retries if spec.max_retries is not None else self.settings.max_retries
+        priority = request.priority or spec.lane
+        return NewTask(
+            agent_type=request.agent_type,
+            priority=priority,
+            payload=request.payload,
+            max_retries=max_retries,
+            delay_seconds=request.delay_seconds,
+            idempotency_key=request.idempotency_key,
+            request_hash=_fingerprint(request) if request.idempotency_key else None,
+        )
+
+    async def submit(self, requests: Sequence[TaskRequest]) -> list[Submitted]:
+        """Validate all, commit all in one transaction, then hand the new ones to the broker."""
+        tasks = [self.prepare(request) for request in requests]
+        submitted = await self.store.submit(tasks)
+        created = [item.task for item in submitted if item.created]
+        for task in created:
+            SUBMITTED.labels(task.agent_type).inc()
+        await self.dispatch(created)
+        return submitted
+
+    async def dispatch(self, tasks: Sequence[Task]) -> None:
+        """Push due tasks to their lanes and set timers for delayed ones; never raises."""
+        due = [(task.id, task.priority) for task in tasks if task.run_after <= task.created_at]
+        later = [(task.id, task.run_after.timestamp()) for task in tasks if task.run_after > task.created_at]
+        try:
+            await self.broker.push(due)
+            await self.broker.schedule(later)
+        except BackendUnavailable as exc:
+            log.warning("broker push failed after commit; the reconciler will re-enqueue: %s", exc)
+
+    async def cancel(self, task_id: uuid.UUID) -> Task:
+        task = await self.store.cancel(task_id)
+        await self._quietly(self.broker.unschedule([task_id]))
+        return task
+
+    async def requeue(self, task_id: uuid.UUID) -> Task:
+        task = await self.store.requeue(task_id)
+        await self._quietly(self.broker.remove_dead_letter([task_id]))
+        await self._quietly(self.broker.push([(task.id, task.priority)]))
+        return task
+
+    async def queues(self) -> dict[str, Any]:
+        counts = await self.store.count_by_status()
+        depths: QueueDepths = await self.broker.depths()
+        return {
+            "lanes": {"high": depths.high, "medium": depths.medium, "low": depths.low},
+            "delayed": depths.delayed,
+            "running": counts[TaskStatus.RUNNING],
+            "dead_letter": counts[TaskStatus.PERMANENT_FAILURE],
+            "dead_letter_list": depths.dead_letter,
+            "by_status": {status.value: n for status, n in counts.items()},
+        }
+
+    @staticmethod
+    async def _quietly(operation: Any) -> None:
+        """Broker follow-ups after a commit: best effort, the reconciler repairs misses."""
+        try:
+            await operation
+        except BackendUnavailable as exc:
+            log.warning("broker update failed after commit: %s", exc)
+
+
+def _fingerprint(request: TaskRequest) -> str:
+    """Hash of everything that defines a request, for idempotency-key comparison."""
+    body = {
+        "agent_type": request.agent_type,
+        "payload": request.payload,
+        "priority": request.priority.value if request.priority else None,
+        "max_retries": request.max_retries,
+        "delay_seconds": request.delay_seconds,
+    }
+    try:
+        encoded = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidInput(f"payload cannot be stored as JSON: {exc}") from None
+    return hashlib.sha256(encoded).hexdigest()

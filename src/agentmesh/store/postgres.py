@@ -1,0 +1,332 @@
+"""PostgreSQL store on asyncpg: the production source of truth."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+
+from agentmesh.config import redact
+from agentmesh.domain.retry import FailureDecision
+from agentmesh.domain.task import JSON, NewTask, Priority, Task, TaskEvent, TaskStatus
+from agentmesh.domain.transitions import CANCELLABLE
+from agentmesh.errors import (
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidTransition,
+    StoreUnavailable,
+    TaskNotFound,
+)
+from agentmesh.migrations import load_migrations
+from agentmesh.store._queries import load_queries
+from agentmesh.store.base import Promotion, Store, Submitted, WorkerInfo
+
+Q = load_queries("postgres.sql")
+
+# Errors that mean "the server is not there right now", as opposed to a bad query.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+)
+
+
+class PostgresStore(Store):
+    kind = "postgres"
+
+    def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
+        self._dsn = dsn
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=self._pool_size,
+                init=_init_connection,
+                command_timeout=60,
+                timeout=10,
+            )
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"cannot reach PostgreSQL at {redact(self._dsn)}: {exc}") from None
+        except asyncpg.PostgresError as exc:
+            raise StoreUnavailable(f"PostgreSQL at {redact(self._dsn)} refused: {exc}") from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def _conn(self, *, transaction: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection with driver errors translated at the boundary."""
+        if self._pool is None:
+            raise StoreUnavailable("store is not open")
+        try:
+            async with self._pool.acquire() as conn:
+                if transaction:
+                    async with conn.transaction():
+                        yield conn
+                else:
+                    yield conn
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from None
+        except (asyncpg.UntranslatableCharacterError, asyncpg.CharacterNotInRepertoireError) as exc:
+            raise InvalidInput(f"the store cannot hold this value: {exc.args[0] if exc.args else exc}") from None
+
+    async def migrate(self) -> list[int]:
+        applied: list[int] = []
+        async with self._conn(transaction=True) as conn:
+            await conn.execute(Q["migration_lock"])
+            await conn.execute(Q["create_migrations_table"])
+        for migration in load_migrations("postgres"):
+            async with self._conn(transaction=True) as conn:
+                await conn.execute(Q["migration_lock"])
+                done = {row["version"] for row in await conn.fetch(Q["applied_versions"])}
+                if migration.version in done:
+                    continue
+                await conn.execute(migration.sql)
+                await conn.execute(Q["record_migration"], migration.version, migration.name)
+                applied.append(migration.version)
+        return applied
+
+    async def pending_migrations(self) -> list[int]:
+        async with self._conn() as conn:
+            exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+            done = {row["version"] for row in await conn.fetch(Q["applied_versions"])} if exists else set()
+        return [m.version for m in load_migrations("postgres") if m.version not in done]
+
+    async def ping(self) -> None:
+        async with self._conn() as conn:
+            await conn.fetchval("SELECT 1")
+
+    # -- producer ---------------------------------------------------------------------
+    async def submit(self, tasks: Sequence[NewTask]) -> list[Submitted]:
+        columns: list[list[Any]] = [[] for _ in range(8)]
+        for task in tasks:
+            values = (
+                task.id, task.agent_type, task.priority.value, task.payload, task.max_retries,
+                task.idempotency_key, task.request_hash, task.delay_seconds,
+            )  # fmt: skip
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        async with self._conn(transaction=True) as conn:
+            rows = await conn.fetch(Q["insert_tasks"], *columns)
+            inserted = {row["id"]: _task(row) for row in rows}
+            existing = await self._existing_for_keys(conn, [t for t in tasks if t.id not in inserted])
+        return [
+            Submitted(inserted[t.id], True) if t.id in inserted else Submitted(existing[t.idempotency_key or ""], False)
+            for t in tasks
+        ]
+
+    async def _existing_for_keys(self, conn: asyncpg.Connection, skipped: list[NewTask]) -> dict[str, Task]:
+        """Tasks that won an idempotency key before us; a different body is a conflict."""
+        if not skipped:
+            return {}
+        rows = await conn.fetch(Q["tasks_by_idempotency_key"], [t.idempotency_key for t in skipped])
+        existing = {row["idempotency_key"]: _task(row) for row in rows}
+        for task in skipped:
+            found = existing.get(task.idempotency_key or "")
+            if found is None or found.request_hash != task.request_hash:
+                raise IdempotencyConflict(
+                    f"idempotency key {task.idempotency_key!r} was already used with a different request"
+                )
+        return existing
+
+    # -- reading ----------------------------------------------------------------------
+    async def get(self, task_id: uuid.UUID) -> Task | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(Q["get_task"], task_id)
+        return _task(row) if row else None
+
+    async def list_tasks(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        agent_type: str | None = None,
+        limit: int = 100,
+        before: uuid.UUID | None = None,
+    ) -> list[Task]:
+        conditions, args = [], []
+        for clause, value in (("status = ", status), ("agent_type = ", agent_type), ("id < ", before)):
+            if value is not None:
+                args.append(value.value if isinstance(value, TaskStatus) else value)
+                conditions.append(f"{clause}${len(args)}")
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        args.append(limit)
+        async with self._conn() as conn:
+            rows = await conn.fetch(f"SELECT * FROM tasks {where} ORDER BY id DESC LIMIT ${len(args)}", *args)
+        return [_task(row) for row in rows]
+
+    async def events(self, task_id: uuid.UUID) -> list[TaskEvent]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(Q["task_events"], task_id)
+        return [_event(row) for row in rows]
+
+    async def count_by_status(self) -> dict[TaskStatus, int]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(Q["count_by_status"])
+        counts = dict.fromkeys(TaskStatus, 0)
+        counts.update({TaskStatus(row["status"]): row["n"] for row in rows})
+        return counts
+
+    # -- worker -----------------------------------------------------------------------
+    async def claim(self, task_id: uuid.UUID, worker_id: str, lease_seconds: float) -> Task | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(Q["claim"], task_id, worker_id, lease_seconds)
+        return _task(row) if row else None
+
+    async def extend_leases(
+        self, worker_id: str, leases: Sequence[tuple[uuid.UUID, int]], lease_seconds: float
+    ) -> set[uuid.UUID]:
+        if not leases:
+            return set()
+        ids, attempts = zip(*leases, strict=True)
+        async with self._conn() as conn:
+            rows = await conn.fetch(Q["extend_leases"], list(ids), list(attempts), lease_seconds)
+        return {row["id"] for row in rows}
+
+    async def complete(self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON) -> bool:
+        async with self._conn() as conn:
+            return bool(await conn.fetchval(Q["complete"], task_id, attempt, worker_id, result))
+
+    async def fail(
+        self, task_id: uuid.UUID, attempt: int, worker_id: str, error: str, decision: FailureDecision
+    ) -> Task | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                Q["fail"], task_id, attempt, worker_id, error, decision.status.value,
+                decision.retry_count, decision.delay,
+            )  # fmt: skip
+        return _task(row) if row else None
+
+    async def release(self, task_id: uuid.UUID, attempt: int, worker_id: str) -> bool:
+        async with self._conn() as conn:
+            return bool(await conn.fetchval(Q["release"], task_id, attempt, worker_id))
+
+    async def promote(self, task_ids: Sequence[uuid.UUID]) -> Promotion:
+        async with self._conn() as conn:
+            rows = await conn.fetch(Q["promote"], list(task_ids))
+        ready, drop = [], []
+        found = set()
+        for row in rows:
+            found.add(row["id"])
+            if row["status"] == TaskStatus.PENDING and row["due"]:
+                ready.append((row["id"], Priority(row["priority"])))
+            elif row["status"] not in (TaskStatus.PENDING, TaskStatus.RETRYING):
+                drop.append(row["id"])
+        drop.extend(task_id for task_id in task_ids if task_id not in found)
+        return Promotion(ready, drop)
+
+    # -- operator ---------------------------------------------------------------------
+    async def cancel(self, task_id: uuid.UUID) -> Task:
+        async with self._conn(transaction=True) as conn:
+            current = await self._locked(conn, task_id)
+            if current.status not in CANCELLABLE:
+                raise InvalidTransition(f"task {task_id} is already {current.status}")
+            row = await conn.fetchrow(Q["set_cancelled"], task_id)
+            await conn.execute(
+                Q["log_event"], task_id, current.status.value, "CANCELLED", current.attempt, None, "cancelled"
+            )
+        return _task(row)
+
+    async def requeue(self, task_id: uuid.UUID) -> Task:
+        async with self._conn(transaction=True) as conn:
+            current = await self._locked(conn, task_id)
+            if current.status is not TaskStatus.PERMANENT_FAILURE:
+                raise InvalidTransition(f"task {task_id} is {current.status}, not in the dead-letter queue")
+            row = await conn.fetchrow(Q["set_requeued"], task_id)
+            await conn.execute(
+                Q["log_event"], task_id, "PERMANENT_FAILURE", "PENDING", current.attempt, None,
+                "requeued from the dead-letter queue",
+            )  # fmt: skip
+        return _task(row)
+
+    async def _locked(self, conn: asyncpg.Connection, task_id: uuid.UUID) -> Task:
+        row = await conn.fetchrow(Q["lock_task"], task_id)
+        if row is None:
+            raise TaskNotFound(f"no task {task_id}")
+        return _task(row)
+
+    # -- worker registry --------------------------------------------------------------
+    async def record_worker(self, worker_id: str, host: str, pid: int, concurrency: int, in_flight: int) -> None:
+        async with self._conn() as conn:
+            await conn.execute(Q["record_worker"], worker_id, host, pid, concurrency, in_flight)
+
+    async def remove_worker(self, worker_id: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute(Q["remove_worker"], worker_id)
+
+    async def list_workers(self, seen_within: float) -> list[WorkerInfo]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(Q["list_workers"], seen_within)
+        return [WorkerInfo(**dict(row)) for row in rows]
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb in binary format through orjson: no text round trip, no float surprises."""
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
+        format="binary",
+    )
+
+
+def _encode_jsonb(value: JSON) -> bytes:
+    try:
+        return b"\x01" + orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidInput(f"value cannot be stored as JSON: {exc}") from None
+
+
+def _decode_jsonb(data: bytes) -> JSON:
+    return orjson.loads(data[1:])
+
+
+def _task(row: asyncpg.Record) -> Task:
+    return Task(
+        id=row["id"],
+        agent_type=row["agent_type"],
+        priority=Priority(row["priority"]),
+        payload=row["payload"],
+        status=TaskStatus(row["status"]),
+        result=row["result"],
+        last_error=row["last_error"],
+        retry_count=row["retry_count"],
+        max_retries=row["max_retries"],
+        attempt=row["attempt"],
+        idempotency_key=row["idempotency_key"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        run_after=row["run_after"],
+        worker_id=row["worker_id"],
+        lease_expires_at=row["lease_expires_at"],
+        request_hash=row["request_hash"],
+    )
+
+
+def _event(row: asyncpg.Record) -> TaskEvent:
+    return TaskEvent(
+        id=row["id"],
+        task_id=row["task_id"],
+        from_status=TaskStatus(row["from_status"]) if row["from_status"] else None,
+        to_status=TaskStatus(row["to_status"]),
+        attempt=row["attempt"],
+        worker_id=row["worker_id"],
+        at=row["at"],
+        detail=row["detail"],
+    )

@@ -1,0 +1,103 @@
+"""Run one claimed task and record its one outcome, fenced by the attempt number."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from agentmesh.agents import Abort, AgentRegistry, Retry, TaskContext
+from agentmesh.broker import Broker
+from agentmesh.domain.retry import RetryPolicy, decide_failure
+from agentmesh.domain.task import JSON, Task, TaskStatus
+from agentmesh.errors import BackendUnavailable, InvalidInput, UnknownAgent
+from agentmesh.metrics import COMPLETED, DEAD_LETTERED, DURATION, FAILED, RETRIED
+from agentmesh.store import Store
+
+log = logging.getLogger("agentmesh.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFailure:
+    error: str
+    retry_delay: float | None = None
+    give_up: bool = False
+
+
+class Executor:
+    """Everything between a claimed task and its recorded outcome."""
+
+    def __init__(
+        self, store: Store, broker: Broker, agents: AgentRegistry, policy: RetryPolicy, worker_id: str
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.agents = agents
+        self.policy = policy
+        self.worker_id = worker_id
+
+    async def execute(self, task: Task) -> None:
+        started = time.perf_counter()
+        outcome = await self._invoke(task)
+        if isinstance(outcome, AgentFailure):
+            await self._record_failure(task, outcome)
+            label = "failed"
+        else:
+            label = "completed" if await self._record_success(task, outcome) else "fenced"
+        DURATION.labels(task.agent_type, label).observe(time.perf_counter() - started)
+
+    async def _invoke(self, task: Task) -> JSON | AgentFailure:
+        try:
+            spec = self.agents.get(task.agent_type)
+        except UnknownAgent as exc:
+            return AgentFailure(f"UnknownAgent: {exc}")
+        ctx = TaskContext(
+            task_id=task.id, agent_type=task.agent_type, priority=task.priority, payload=task.payload,
+            attempt=task.attempt, retry_count=task.retry_count, max_retries=task.max_retries,
+            worker_id=self.worker_id,
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(spec.timeout):
+                return await spec.invoke(ctx)
+        except Retry as exc:
+            return AgentFailure(f"Retry: {exc}", retry_delay=exc.delay)
+        except Abort as exc:
+            return AgentFailure(f"Abort: {exc}", give_up=True)
+        except TimeoutError:
+            return AgentFailure(f"TimeoutError: agent exceeded its {spec.timeout}s timeout")
+        except Exception as exc:
+            return AgentFailure(f"{type(exc).__name__}: {exc}"[:4000])
+
+    async def _record_success(self, task: Task, result: JSON) -> bool:
+        try:
+            done = await self.store.complete(task.id, task.attempt, self.worker_id, result)
+        except InvalidInput as exc:
+            await self._record_failure(task, AgentFailure(f"result cannot be stored: {exc}"))
+            return False
+        if done:
+            COMPLETED.labels(task.agent_type).inc()
+        else:
+            log.info("outcome refused: attempt %s of %s is no longer current", task.attempt, task.id)
+        return done
+
+    async def _record_failure(self, task: Task, failure: AgentFailure) -> None:
+        decision = decide_failure(
+            task.retry_count, task.max_retries, self.policy,
+            retry_delay=failure.retry_delay, give_up=failure.give_up,
+        )  # fmt: skip
+        updated = await self.store.fail(task.id, task.attempt, self.worker_id, failure.error, decision)
+        if updated is None:
+            log.info("failure refused: attempt %s of %s is no longer current", task.attempt, task.id)
+            return
+        FAILED.labels(task.agent_type).inc()
+        try:
+            if updated.status is TaskStatus.RETRYING:
+                RETRIED.labels(task.agent_type).inc()
+                await self.broker.schedule([(task.id, updated.run_after.timestamp())])
+            else:
+                DEAD_LETTERED.labels(task.agent_type).inc()
+                await self.broker.add_dead_letter([task.id])
+        except BackendUnavailable as exc:
+            log.warning("broker update after failure of %s missed; the reconciler repairs it: %s", task.id, exc)
+

@@ -1,0 +1,241 @@
+"""The worker process: pull ids, claim, run many tasks at once, drain on a signal.
+
+Side loops (heartbeat, scheduler) run beside the fetch loop under one supervisor: an
+unexpected crash of any of them stops the worker rather than leaving it half alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from agentmesh.agents import AgentRegistry
+from agentmesh.broker import Broker
+from agentmesh.config import Settings
+from agentmesh.domain.retry import RetryPolicy
+from agentmesh.domain.task import Task
+from agentmesh.errors import BackendUnavailable
+from agentmesh.metrics import IN_FLIGHT
+from agentmesh.store import Store
+from agentmesh.worker.execution import Executor
+
+log = logging.getLogger("agentmesh.worker")
+
+POP_BATCH = 100
+SCHEDULER_INTERVAL = 0.1
+OUTAGE_BACKOFF_MAX = 5.0
+
+
+@dataclass(slots=True)
+class Slot:
+    """A task in flight: its claimed snapshot and the asyncio task running it."""
+
+    task: Task
+    runner: asyncio.Task[None] | None = None
+    lost: bool = False  # lease gone (cancelled, reaped): write nothing
+
+
+@dataclass(slots=True)
+class WorkerState:
+    in_flight: dict[uuid.UUID, Slot] = field(default_factory=dict)
+    claiming: int = 0
+    draining: bool = False
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        agents: AgentRegistry,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.settings = settings
+        self.concurrency = settings.concurrency
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        policy = RetryPolicy(settings.backoff_base, settings.backoff_max, settings.backoff_jitter)
+        self.executor = Executor(store, broker, agents, policy, self.id)
+        self.state = WorkerState()
+        self._slot_freed = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    # -- lifecycle --------------------------------------------------------------------
+    def stop(self) -> None:
+        """Begin a graceful drain: take no more work, let in-flight tasks finish."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run until `stop()`, then drain within the grace period and deregister."""
+        log.info("worker %s starting with concurrency %d", self.id, self.concurrency)
+        loops = {
+            "fetch": self._fetch_loop,
+            "heartbeat": self._heartbeat_loop,
+            "scheduler": self._scheduler_loop,
+        }
+        supervised = [asyncio.create_task(self._supervise(name, fn), name=name) for name, fn in loops.items()]
+        stop_waiter = asyncio.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait([*supervised, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+            crashed = [task for task in done if task is not stop_waiter and task.exception()]
+        finally:
+            self.state.draining = True
+            for task in supervised:
+                task.cancel()
+            stop_waiter.cancel()
+            await asyncio.gather(*supervised, return_exceptions=True)
+            await self._drain()
+            await self._quietly(self.store.remove_worker(self.id))
+        if crashed:
+            raise RuntimeError(f"worker loop {crashed[0].get_name()!r} crashed") from crashed[0].exception()
+
+    async def _supervise(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Keep a loop alive through backend outages; let any other error stop the worker."""
+        delay = 0.1
+        while True:
+            try:
+                await loop()
+                return
+            except BackendUnavailable as exc:
+                log.warning("%s loop: backend unavailable, retrying in %.1fs: %s", name, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(OUTAGE_BACKOFF_MAX, delay * 2)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s loop crashed; stopping the worker", name)
+                raise
+
+    # -- fetching and running -----------------------------------------------------------
+    def _free_slots(self) -> int:
+        return self.concurrency - len(self.state.in_flight) - self.state.claiming
+
+    async def _fetch_loop(self) -> None:
+        while True:
+            free = self._free_slots()
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            entries = await self.broker.pop(min(free, POP_BATCH), timeout=1.0)
+            if not entries:
+                continue
+            self.state.claiming += len(entries)
+            outcomes = await asyncio.gather(*(self._claim_and_start(task_id) for task_id, _ in entries))
+            unclaimed = [entry for entry, ok in zip(entries, outcomes, strict=True) if not ok]
+            if unclaimed:  # the store is down: hand the ids back rather than lose them
+                await self.broker.push(unclaimed)
+                raise BackendUnavailable("store unavailable while claiming")
+
+    async def _claim_and_start(self, task_id: uuid.UUID) -> bool:
+        """Claim and start one task; False only if the store could not be asked."""
+        try:
+            task = await self.store.claim(task_id, self.id, self.settings.lease_seconds)
+        except BackendUnavailable:
+            return False
+        finally:
+            self.state.claiming -= 1
+        if task is None:
+            self._slot_freed.set()
+            return True  # a duplicate id, a cancelled task, or one not yet due: nothing to do
+        slot = Slot(task)
+        self.state.in_flight[task.id] = slot
+        IN_FLIGHT.set(len(self.state.in_flight))
+        slot.runner = asyncio.create_task(self._run_slot(slot), name=f"task-{task.id}")
+        return True
+
+    async def _run_slot(self, slot: Slot) -> None:
+        try:
+            await self._with_outage_retries(lambda: self.executor.execute(slot.task))
+        except asyncio.CancelledError:
+            pass  # lost lease, or drain past the grace period: handled by whoever cancelled
+        except Exception:
+            log.exception("unexpected error running %s", slot.task.id)
+        finally:
+            self.state.in_flight.pop(slot.task.id, None)
+            IN_FLIGHT.set(len(self.state.in_flight))
+            self._slot_freed.set()
+
+    async def _with_outage_retries(self, operation: Callable[[], Awaitable[None]]) -> None:
+        """An outcome write that hits an outage is retried until the lease would have expired."""
+        deadline = time.monotonic() + self.settings.lease_seconds
+        delay = 0.1
+        while True:
+            try:
+                await operation()
+                return
+            except BackendUnavailable as exc:
+                if time.monotonic() > deadline:
+                    log.error("giving up recording an outcome; the lease will expire: %s", exc)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(OUTAGE_BACKOFF_MAX, delay * 2)
+
+    # -- side loops ---------------------------------------------------------------------
+    async def _heartbeat_loop(self) -> None:
+        """Extend leases of running tasks and stop the ones whose lease is gone."""
+        interval = max(0.05, self.settings.lease_seconds / 3)
+        host, pid = socket.gethostname(), os.getpid()
+        while True:
+            await self.store.record_worker(self.id, host, pid, self.concurrency, len(self.state.in_flight))
+            held = [(slot.task.id, slot.task.attempt) for slot in self.state.in_flight.values()]
+            if held:
+                alive = await self.store.extend_leases(self.id, held, self.settings.lease_seconds)
+                for task_id, _ in held:
+                    slot = self.state.in_flight.get(task_id)
+                    if task_id not in alive and slot and slot.runner and not slot.lost:
+                        log.info("lease of %s is gone (cancelled or reaped); stopping its agent", task_id)
+                        slot.lost = True
+                        slot.runner.cancel()
+            await asyncio.sleep(interval)
+
+    async def _scheduler_loop(self) -> None:
+        """Move delayed tasks whose time has come into their lanes (store first, then broker)."""
+        while True:
+            due = await self.broker.due(time.time(), 500)
+            if due:
+                promotion = await self.store.promote(due)
+                await self.broker.move_due(promotion.ready)
+                await self.broker.unschedule(promotion.drop)
+            if len(due) < 500:
+                await asyncio.sleep(SCHEDULER_INTERVAL)
+
+    # -- drain --------------------------------------------------------------------------
+    async def _drain(self) -> None:
+        """Wait up to the grace period for in-flight tasks, then release the rest to PENDING."""
+        running = [slot.runner for slot in self.state.in_flight.values() if slot.runner]
+        if running:
+            log.info("draining %d in-flight tasks (grace %.0fs)", len(running), self.settings.shutdown_grace)
+            await asyncio.wait(running, timeout=self.settings.shutdown_grace)
+        leftovers = list(self.state.in_flight.values())
+        for slot in leftovers:
+            slot.lost = True
+            if slot.runner:
+                slot.runner.cancel()
+        if leftovers:
+            await asyncio.gather(*(slot.runner for slot in leftovers if slot.runner), return_exceptions=True)
+            await self._quietly(self._release(leftovers))
+
+    async def _release(self, slots: list[Slot]) -> None:
+        released = []
+        for slot in slots:
+            if await self.store.release(slot.task.id, slot.task.attempt, self.id):
+                released.append((slot.task.id, slot.task.priority))
+        await self.broker.push(released)
+        log.info("released %d unfinished tasks back to PENDING", len(released))
+
+    @staticmethod
+    async def _quietly(operation: Awaitable[None]) -> None:
+        try:
+            await operation
+        except BackendUnavailable as exc:
+            log.warning("during shutdown: %s", exc)
