@@ -17,6 +17,7 @@ from agentmesh.broker import create_broker
 from agentmesh.config import Settings
 from agentmesh.mesh import Mesh
 from agentmesh.store import create_store
+from tests.procs import Processes
 from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 
 _counter = itertools.count(1)
@@ -109,3 +110,12 @@ async def mesh(settings: Settings) -> AsyncIterator[Mesh]:
     finally:
         await broker.close()
         await store.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[Processes]:
+    processes = Processes()
+    try:
+        yield processes
+    finally:
+        processes.close()

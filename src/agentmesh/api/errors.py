@@ -22,6 +22,7 @@ from agentmesh.errors import (
 log = logging.getLogger("agentmesh.api")
 
 RETRY_AFTER_SECONDS = 5
+MAX_DETAILS = 20
 
 
 def error(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
@@ -37,14 +38,17 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     if any(item.get("type") == "json_invalid" for item in errors):
         return error(400, "malformed_json", "request body is not valid JSON")
-    details = [
+    details: list[dict[str, Any]] = [
         {"loc": [str(part) for part in item.get("loc", ())], "msg": str(item.get("msg", "")),
          "type": str(item.get("type", ""))}
-        for item in errors
+        for item in errors[:MAX_DETAILS]
     ]  # fmt: skip
-    first = details[0] if details else {"loc": [], "msg": "invalid request"}
-    where = ".".join(first["loc"][1:] if len(first["loc"]) > 1 else first["loc"])
-    return error(422, "invalid_request", f"{where}: {first['msg']}" if where else first["msg"], details)
+    if not details:
+        return error(422, "invalid_request", "invalid request")
+    loc: list[str] = details[0]["loc"]
+    where = ".".join(loc[1:] if len(loc) > 1 else loc)
+    message = f"{where}: {details[0]['msg']}" if where else str(details[0]["msg"])
+    return error(422, "invalid_request", message, details)
 
 
 def install_error_handlers(app: FastAPI) -> None:

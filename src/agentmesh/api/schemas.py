@@ -19,7 +19,8 @@ class TaskIn(BaseModel):
 
     agent_type: str = Field(min_length=1, max_length=200, examples=["CEDRIC_WRITER"])
     payload: dict[str, Any] = Field(default_factory=dict, examples=[{"topic": "launch post"}])
-    priority: Priority | None = Field(None, description="Lane; defaults to the agent's own lane")
+    # FastAPI validates the parsed body in Python mode, where strict enums want instances: relax this one.
+    priority: Priority | None = Field(None, strict=False, description="Lane; defaults to the agent's own lane")
     idempotency_key: str | None = Field(None, min_length=1, max_length=256)
     max_retries: int | None = Field(None, ge=0, le=100)
     delay_seconds: float = Field(0.0, ge=0, le=366 * 24 * 3600)

@@ -11,6 +11,7 @@ mesh's keys share one Redis Cluster slot):
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -101,12 +102,13 @@ class RedisBroker(Broker):
 
     async def pop(self, max_items: int, timeout: float) -> list[tuple[uuid.UUID, Priority]]:
         async with self._guard() as client:
-            flat = await self._pop(keys=self.lanes, args=[max_items], client=client)
+            flat: Any = await self._pop(keys=self.lanes, args=[max_items], client=client)
             if flat:
-                return [(uuid.UUID(task_id), LANES[int(rank)]) for task_id, rank in zip(flat[::2], flat[1::2], strict=True)]
+                pairs = zip(flat[::2], flat[1::2], strict=True)
+                return [(uuid.UUID(task_id), LANES[int(rank)]) for task_id, rank in pairs]
             if timeout <= 0:
                 return []
-            got = await client.brpop(self.lanes, timeout=timeout)
+            got: Any = await client.brpop(self.lanes, timeout=timeout)
         return [(uuid.UUID(got[1]), LANES[self.lanes.index(got[0])])] if got else []
 
     async def schedule(self, entries: Sequence[tuple[uuid.UUID, float]]) -> None:
@@ -116,7 +118,7 @@ class RedisBroker(Broker):
 
     async def due(self, now: float, limit: int) -> list[uuid.UUID]:
         async with self._guard() as client:
-            ids = await client.zrangebyscore(self.delayed, "-inf", now, start=0, num=limit)
+            ids: Any = await client.zrangebyscore(self.delayed, "-inf", now, start=0, num=limit)
         return [uuid.UUID(task_id) for task_id in ids]
 
     async def move_due(self, entries: Sequence[tuple[uuid.UUID, Priority]]) -> None:
@@ -146,7 +148,7 @@ class RedisBroker(Broker):
 
     async def dead_letter_ids(self) -> list[uuid.UUID]:
         async with self._guard() as client:
-            ids = await client.lrange(self.dead_letter, 0, -1)
+            ids: Any = await client.lrange(self.dead_letter, 0, -1)
         return [uuid.UUID(task_id) for task_id in ids]
 
     async def depths(self) -> QueueDepths:

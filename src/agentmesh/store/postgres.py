@@ -157,7 +157,8 @@ class PostgresStore(Store):
         limit: int = 100,
         before: uuid.UUID | None = None,
     ) -> list[Task]:
-        conditions, args = [], []
+        conditions: list[str] = []
+        args: list[Any] = []
         for clause, value in (("status = ", status), ("agent_type = ", agent_type), ("id < ", before)):
             if value is not None:
                 args.append(value.value if isinstance(value, TaskStatus) else value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -25,7 +25,9 @@ from agentmesh.mesh import Mesh, TaskRequest
 
 router = APIRouter(tags=["tasks"])
 
-ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 404, 409, 413, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut} for status in (400, 401, 404, 409, 413, 422, 503)
+}
 
 
 def to_request(body: TaskIn) -> TaskRequest:
