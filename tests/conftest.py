@@ -9,14 +9,17 @@ import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import pytest
 
 from agentmesh.agents import registry
-from agentmesh.broker import create_broker
+from agentmesh.broker import Broker, create_broker
 from agentmesh.config import Settings
 from agentmesh.mesh import Mesh
-from agentmesh.store import create_store
+from agentmesh.store import Store, create_store
 from tests.procs import Processes
 from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 
@@ -119,3 +122,75 @@ def procs() -> Iterator[Processes]:
         yield processes
     finally:
         processes.close()
+
+
+@dataclass(frozen=True)
+class LiveApi:
+    url: str
+    settings: Settings
+
+    def total_tasks(self) -> int:
+        return sum(httpx.get(f"{self.url}/queues", timeout=10).json()["by_status"].values())
+
+
+@pytest.fixture(scope="module")
+def live_api(pg_server: PostgresServer, pg_template: str, redis_server: RedisServer) -> Iterator[LiveApi]:
+    """One real `agentmesh api` process per test module, on its own database (no workers)."""
+    name = f"m{os.getpid()}_{next(_counter)}"
+    pg_server.psql(f"CREATE DATABASE {name} TEMPLATE {pg_template}")
+    settings = Settings(db_dsn=pg_server.dsn(name), redis_url=redis_server.url, redis_prefix=f"{name}:")
+    processes = Processes()
+    try:
+        yield LiveApi(processes.api(settings), settings)
+    finally:
+        processes.close()
+
+
+# -- one behavioural suite, every backend pair -------------------------------------------
+BACKENDS = ["postgres+redis", "sqlite+memory"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_settings(request: pytest.FixtureRequest, tmp_path: Any) -> Settings:
+    """Settings for each backend pair; the contract suites run once per pair."""
+    if request.param == "postgres+redis":
+        distributed: Settings = request.getfixturevalue("settings")
+        return distributed
+    return Settings(
+        db_dsn=f"sqlite:///{tmp_path / 'mesh.db'}",
+        backoff_base=1.2,
+        backoff_jitter=0.0,
+        lease_seconds=5,
+        shutdown_grace=5,
+    )
+
+
+@pytest.fixture
+async def store(backend_settings: Settings) -> AsyncIterator[Store]:
+    store = create_store(backend_settings)
+    await store.open()
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def broker(backend_settings: Settings) -> AsyncIterator[Broker]:
+    broker = create_broker(backend_settings)
+    await broker.open()
+    try:
+        yield broker
+    finally:
+        await broker.close()
+
+
+@pytest.fixture
+def any_mesh(store: Store, broker: Broker, backend_settings: Settings) -> Mesh:
+    return Mesh(store, broker, registry, backend_settings)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
