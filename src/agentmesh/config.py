@@ -7,6 +7,7 @@ that names the variable.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -104,22 +105,26 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"invalid configuration: {_env_name(field)}: {error['msg']}") from None
 
 
-def _env_name(field: str) -> str:
-    info = Settings.model_fields.get(field)
-    if info is None:
-        return field
-    alias = info.validation_alias
-    if isinstance(alias, AliasChoices):
-        return " / ".join(str(choice) for choice in alias.choices)
-    return str(alias or field)
+def _env_name(loc: str) -> str:
+    """The variable behind a validation error: the one actually set when a field has several names."""
+    for field in Settings.model_fields:
+        names = _names_of(field)
+        if loc == field or loc in names:
+            set_names = [name for name in names if name in os.environ]
+            return " / ".join(set_names or names)
+    return loc
 
 
 def env_names() -> set[str]:
     """Every environment variable the configuration reads."""
-    names: set[str] = set()
-    for field in Settings.model_fields:
-        names.update(_env_name(field).split(" / "))
-    return names
+    return {name for field in Settings.model_fields for name in _names_of(field)}
+
+
+def _names_of(field: str) -> list[str]:
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [str(alias or field)]
 
 
 _PASSWORD = re.compile(r"(?<=://)([^:/@]*):([^@]*)@")
