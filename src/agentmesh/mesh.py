@@ -134,3 +134,15 @@ def _fingerprint(request: TaskRequest) -> str:
     except orjson.JSONEncodeError as exc:
         raise InvalidInput(f"payload cannot be stored as JSON: {exc}") from None
     return hashlib.sha256(encoded).hexdigest()
+
+
+async def all_with_status(store: Store, status: TaskStatus) -> list[Task]:
+    """Every task in `status`, oldest first (pages through the store's cursor)."""
+    found: list[Task] = []
+    cursor: uuid.UUID | None = None
+    while True:
+        page = await store.list_tasks(status=status, limit=1000, before=cursor)
+        found += page
+        if len(page) < 1000:
+            return found[::-1]
+        cursor = page[-1].id

@@ -109,6 +109,22 @@ def worker(
     serve_worker(settings_with(concurrency=concurrency, agents=agents), metrics_port, log_level)
 
 
+@app.command()
+@one_line_errors
+def dev(
+    demo: Annotated[bool, typer.Option("--demo", help="Submit a sample workload and show it settle.")] = False,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (AGENTMESH_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (AGENTMESH_PORT).")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Tasks in flight (AGENTMESH_CONCURRENCY).")] = None,
+    agents: AgentsOpt = None,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "warning",
+) -> None:
+    """API and workers in one process: SQLite + in-process broker unless DB_DSN / REDIS_ADDR say otherwise."""
+    from agentmesh.cli.dev import serve_dev
+
+    serve_dev(settings_with(host=host, port=port, concurrency=concurrency, agents=agents), demo, log_level)
+
+
 # -- client ------------------------------------------------------------------------------
 @app.command()
 @one_line_errors

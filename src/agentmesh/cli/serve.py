@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -27,12 +29,30 @@ def require_shared_broker(settings: Settings, command: str) -> None:
         )
 
 
-async def open_mesh(settings: Settings) -> Mesh:
-    """Open the backends and check the schema; every failure is one clear line."""
+class ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: our handlers stop the API and workers together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def api_server(mesh: Mesh, settings: Settings, log_level: str) -> ApiServer:
+    config = uvicorn.Config(
+        create_app(mesh, manage_backends=False), host=settings.host, port=settings.port,
+        log_level=log_level.lower(), access_log=False, lifespan="on",
+    )  # fmt: skip
+    return ApiServer(config)
+
+
+async def open_mesh(settings: Settings, *, migrate: bool = False) -> Mesh:
+    """Open the backends and check (or, embedded, apply) the schema; every failure is one clear line."""
     load_agent_modules(settings.agents)
     store, broker = create_store(settings), create_broker(settings)
     await store.open()
     try:
+        if migrate:
+            await store.migrate()
         pending = await store.pending_migrations()
         if pending:
             raise ConfigError(f"DB_DSN {redact(settings.db_dsn)}: schema not migrated; run `agentmesh migrate`")
@@ -55,11 +75,9 @@ def serve_api(settings: Settings, log_level: str) -> None:
     async def main() -> None:
         mesh = await open_mesh(settings)
         try:
-            config = uvicorn.Config(
-                create_app(mesh, manage_backends=False), host=settings.host, port=settings.port,
-                log_level=log_level.lower(), access_log=False, lifespan="on",
-            )  # fmt: skip
-            await uvicorn.Server(config).serve()
+            server = api_server(mesh, settings, log_level)
+            install_stop_signals(lambda: setattr(server, "should_exit", True))
+            await server.serve()
         finally:
             await close_mesh(mesh)
 

@@ -1,0 +1,511 @@
+"""SQLite store on aiosqlite: the embedded source of truth, one file and no server.
+
+Two connections, each with its own thread so the event loop never blocks: a writer that
+runs one `BEGIN IMMEDIATE` transaction at a time, and a query-only reader that WAL lets
+run beside it. Timestamps are computed here once per transaction, the counterpart of
+PostgreSQL's `now()`, and stored as fixed-width ISO-8601 UTC text that sorts as it reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from agentmesh.domain.retry import FailureDecision
+from agentmesh.domain.task import JSON, NewTask, Priority, Task, TaskEvent, TaskStatus
+from agentmesh.domain.transitions import CANCELLABLE
+from agentmesh.errors import (
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidTransition,
+    StoreUnavailable,
+    TaskNotFound,
+)
+from agentmesh.migrations import load_migrations
+from agentmesh.store._queries import load_queries
+from agentmesh.store.base import Promotion, Store, Submitted, WorkerInfo
+
+Q = load_queries("sqlite.sql")
+
+MIN_VERSION = (3, 35, 0)  # RETURNING
+BUSY_TIMEOUT_MS = 10_000
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_MEMORY = ":memory:"
+
+# Primary result codes that mean "the file cannot be used right now", as opposed to a bad query.
+_UNAVAILABLE = frozenset(
+    {
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+Params = dict[str, Any]
+
+
+class SqliteStore(Store):
+    kind = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        # An in-memory database exists once per connection: reads share the writer and its lock.
+        self._read_lock: contextlib.AbstractAsyncContextManager[Any] = (
+            self._write_lock if path == _MEMORY else contextlib.nullcontext()
+        )
+
+    async def open(self) -> None:
+        if sqlite3.sqlite_version_info < MIN_VERSION:
+            needed = ".".join(map(str, MIN_VERSION))
+            raise StoreUnavailable(f"SQLite {needed}+ is required, this Python has {sqlite3.sqlite_version}")
+        try:
+            self._writer = await self._connect()
+            await self._writer.execute("PRAGMA journal_mode=WAL")
+            await self._writer.execute("BEGIN IMMEDIATE")  # fail now, not at the first write, if read-only
+            await self._writer.rollback()
+            self._reader = self._writer if self._path == _MEMORY else await self._connect("PRAGMA query_only=ON")
+        except sqlite3.DatabaseError as exc:
+            await self.close()
+            raise StoreUnavailable(f"cannot open SQLite database {self._path!r}: {exc}") from None
+
+    async def _connect(self, *pragmas: str) -> aiosqlite.Connection:
+        """A connection in autocommit mode: transactions are begun and ended explicitly."""
+        conn = await aiosqlite.connect(self._path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in (
+            "PRAGMA synchronous=NORMAL",
+            f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+            "PRAGMA foreign_keys=ON",
+            *pragmas,
+        ):
+            await conn.execute(pragma)
+        return conn
+
+    async def close(self) -> None:
+        async with self._write_lock:  # let a transaction in progress finish
+            if self._reader is not None and self._reader is not self._writer:
+                await self._reader.close()
+            if self._writer is not None:
+                await self._writer.close()
+            self._reader = self._writer = None
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Driver errors translated at the boundary: outages and values the file cannot hold."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _UNAVAILABLE:
+                raise StoreUnavailable(f"SQLite database {self._path!r} unavailable: {exc}") from None
+            raise
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(f"the store cannot hold this value: {exc.reason}") from None
+
+    def _open_connection(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if conn is None:
+            raise StoreUnavailable("store is not open")
+        return conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[tuple[aiosqlite.Connection, datetime]]:
+        """One write transaction at a time, with the time it happens at.
+
+        `BEGIN IMMEDIATE` takes SQLite's write lock up front, so a read-then-write sequence
+        cannot interleave with another writer, in this process or another one.
+        """
+        async with self._write_lock, self._guard():
+            conn = self._open_connection(self._writer)
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                yield conn, datetime.now(UTC)
+                await conn.commit()
+            except BaseException:
+                await conn.rollback()  # queued behind any statement still running, even when cancelled
+                raise
+
+    async def _read(self, query: str, params: Params | None = None) -> list[sqlite3.Row]:
+        async with self._read_lock, self._guard():
+            return list(await self._open_connection(self._reader).execute_fetchall(query, params))
+
+    async def migrate(self) -> list[int]:
+        applied: list[int] = []
+        async with self._write() as (conn, _):
+            await conn.execute(Q["create_migrations_table"])
+        for migration in load_migrations("sqlite"):
+            async with self._write() as (conn, now):
+                if migration.version in await _applied_versions(conn):
+                    continue
+                for statement in _statements(migration.sql):
+                    await conn.execute(statement)
+                params = {"version": migration.version, "name": migration.name, "now": _text(now)}
+                await conn.execute(Q["record_migration"], params)
+                applied.append(migration.version)
+        return applied
+
+    async def pending_migrations(self) -> list[int]:
+        done: set[int] = set()
+        if await self._read(Q["migrations_table_exists"]):
+            done = {row["version"] for row in await self._read(Q["applied_versions"])}
+        return [m.version for m in load_migrations("sqlite") if m.version not in done]
+
+    async def ping(self) -> None:
+        await self._read("SELECT 1")
+
+    # -- producer ---------------------------------------------------------------------
+    async def submit(self, tasks: Sequence[NewTask]) -> list[Submitted]:
+        async with self._write() as (conn, now):
+            batch = _json([_new_task_row(task, now) for task in tasks])
+            rows = await conn.execute_fetchall(Q["insert_tasks"], {"batch": batch, "now": _text(now)})
+            inserted = {task.id: task for task in map(_task, rows)}
+            events = [
+                _event_params(now, t.id, None, TaskStatus.PENDING, 0, detail="submitted")
+                for t in tasks
+                if t.id in inserted
+            ]
+            await conn.executemany(Q["log_event"], events)
+            existing = await _existing_for_keys(conn, [t for t in tasks if t.id not in inserted])
+        return [
+            Submitted(inserted[t.id], True) if t.id in inserted else Submitted(existing[t.idempotency_key or ""], False)
+            for t in tasks
+        ]
+
+    # -- reading ----------------------------------------------------------------------
+    async def get(self, task_id: uuid.UUID) -> Task | None:
+        rows = await self._read(Q["get_task"], {"id": str(task_id)})
+        return _task(rows[0]) if rows else None
+
+    async def list_tasks(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        agent_type: str | None = None,
+        limit: int = 100,
+        before: uuid.UUID | None = None,
+    ) -> list[Task]:
+        clauses = {"status": "status = :status", "agent_type": "agent_type = :agent_type", "before": "id < :before"}
+        values = {
+            "status": status.value if status is not None else None,
+            "agent_type": agent_type,
+            "before": str(before) if before is not None else None,
+        }
+        params: Params = {name: value for name, value in values.items() if value is not None}
+        where = f"WHERE {' AND '.join(clauses[name] for name in params)}" if params else ""
+        params["limit"] = limit
+        rows = await self._read(f"SELECT * FROM tasks {where} ORDER BY id DESC LIMIT :limit", params)
+        return [_task(row) for row in rows]
+
+    async def events(self, task_id: uuid.UUID) -> list[TaskEvent]:
+        return [_event(row) for row in await self._read(Q["task_events"], {"id": str(task_id)})]
+
+    async def count_by_status(self) -> dict[TaskStatus, int]:
+        counts = dict.fromkeys(TaskStatus, 0)
+        counts.update({TaskStatus(row["status"]): row["n"] for row in await self._read(Q["count_by_status"])})
+        return counts
+
+    # -- worker -----------------------------------------------------------------------
+    async def claim(self, task_id: uuid.UUID, worker_id: str, lease_seconds: float) -> Task | None:
+        async with self._write() as (conn, now):
+            params = {
+                "id": str(task_id),
+                "worker_id": worker_id,
+                "now": _text(now),
+                "lease_until": _text(now + timedelta(seconds=lease_seconds)),
+            }
+            task = _first(await conn.execute_fetchall(Q["claim"], params))
+            if task is not None:
+                event = _event_params(now, task_id, TaskStatus.PENDING, TaskStatus.RUNNING, task.attempt, worker_id)
+                await conn.execute(Q["log_event"], event)
+        return task
+
+    async def extend_leases(
+        self, worker_id: str, leases: Sequence[tuple[uuid.UUID, int]], lease_seconds: float
+    ) -> set[uuid.UUID]:
+        if not leases:
+            return set()
+        held = _json([[str(task_id), attempt] for task_id, attempt in leases])
+        async with self._write() as (conn, now):
+            params = {"held": held, "lease_until": _text(now + timedelta(seconds=lease_seconds))}
+            rows = await conn.execute_fetchall(Q["extend_leases"], params)
+        return {uuid.UUID(row["id"]) for row in rows}
+
+    async def complete(self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON) -> bool:
+        params = {"id": str(task_id), "attempt": attempt, "result": None if result is None else _json(result)}
+        return await self._finish(Q["complete"], params, TaskStatus.COMPLETED, worker_id, None)
+
+    async def fail(
+        self, task_id: uuid.UUID, attempt: int, worker_id: str, error: str, decision: FailureDecision
+    ) -> Task | None:
+        async with self._write() as (conn, now):
+            params = {
+                "id": str(task_id),
+                "attempt": attempt,
+                "error": error,
+                "status": decision.status.value,
+                "retry_count": decision.retry_count,
+                "now": _text(now),
+                "run_after": _text(now + timedelta(seconds=decision.delay)),
+            }
+            task = _first(await conn.execute_fetchall(Q["fail"], params))
+            if task is not None:
+                event = _event_params(now, task_id, TaskStatus.RUNNING, task.status, attempt, worker_id, error)
+                await conn.execute(Q["log_event"], event)
+        return task
+
+    async def release(self, task_id: uuid.UUID, attempt: int, worker_id: str) -> bool:
+        params = {"id": str(task_id), "attempt": attempt}
+        return await self._finish(Q["release"], params, TaskStatus.PENDING, worker_id, "released by a draining worker")
+
+    async def _finish(self, query: str, params: Params, to: TaskStatus, worker_id: str, detail: str | None) -> bool:
+        """A fenced RUNNING → `to` write and its event; False when the attempt is not current."""
+        async with self._write() as (conn, now):
+            rows = list(await conn.execute_fetchall(query, {**params, "now": _text(now)}))
+            for row in rows:
+                event = _event_params(now, row["id"], TaskStatus.RUNNING, to, row["attempt"], worker_id, detail)
+                await conn.execute(Q["log_event"], event)
+        return bool(rows)
+
+    async def promote(self, task_ids: Sequence[uuid.UUID]) -> Promotion:
+        params = {"ids": _json([str(task_id) for task_id in task_ids])}
+        async with self._write() as (conn, now):
+            params["now"] = _text(now)
+            promoted = await conn.execute_fetchall(Q["promote"], params)
+            events = [
+                _event_params(
+                    now, row["id"], TaskStatus.RETRYING, TaskStatus.PENDING, row["attempt"], detail="backoff elapsed"
+                )
+                for row in promoted
+            ]
+            await conn.executemany(Q["log_event"], events)
+            rows = await conn.execute_fetchall(Q["promotion_states"], params)
+        ready, drop = [], []
+        found = set()
+        for row in rows:
+            task_id = uuid.UUID(row["id"])
+            found.add(task_id)
+            if row["status"] == TaskStatus.PENDING and row["due"]:
+                ready.append((task_id, Priority(row["priority"])))
+            elif row["status"] not in (TaskStatus.PENDING, TaskStatus.RETRYING):
+                drop.append(task_id)
+        drop.extend(task_id for task_id in task_ids if task_id not in found)
+        return Promotion(ready, drop)
+
+    # -- operator ---------------------------------------------------------------------
+    async def cancel(self, task_id: uuid.UUID) -> Task:
+        async with self._write() as (conn, now):
+            current = await _one(conn, Q["get_task"], task_id, now)
+            if current.status not in CANCELLABLE:
+                raise InvalidTransition(f"task {task_id} is already {current.status}")
+            task = await _one(conn, Q["set_cancelled"], task_id, now)
+            event = _event_params(
+                now, task_id, current.status, TaskStatus.CANCELLED, current.attempt, detail="cancelled"
+            )
+            await conn.execute(Q["log_event"], event)
+        return task
+
+    async def requeue(self, task_id: uuid.UUID) -> Task:
+        async with self._write() as (conn, now):
+            current = await _one(conn, Q["get_task"], task_id, now)
+            if current.status is not TaskStatus.PERMANENT_FAILURE:
+                raise InvalidTransition(f"task {task_id} is {current.status}, not in the dead-letter queue")
+            task = await _one(conn, Q["set_requeued"], task_id, now)
+            event = _event_params(
+                now,
+                task_id,
+                TaskStatus.PERMANENT_FAILURE,
+                TaskStatus.PENDING,
+                current.attempt,
+                None,
+                "requeued from the dead-letter queue",
+            )
+            await conn.execute(Q["log_event"], event)
+        return task
+
+    # -- worker registry --------------------------------------------------------------
+    async def record_worker(self, worker_id: str, host: str, pid: int, concurrency: int, in_flight: int) -> None:
+        async with self._write() as (conn, now):
+            params = {
+                "id": worker_id,
+                "host": host,
+                "pid": pid,
+                "concurrency": concurrency,
+                "in_flight": in_flight,
+                "now": _text(now),
+            }
+            await conn.execute(Q["record_worker"], params)
+
+    async def remove_worker(self, worker_id: str) -> None:
+        async with self._write() as (conn, _):
+            await conn.execute(Q["remove_worker"], {"id": worker_id})
+
+    async def list_workers(self, seen_within: float) -> list[WorkerInfo]:
+        since = _text(datetime.now(UTC) - timedelta(seconds=seen_within))
+        rows = await self._read(Q["list_workers"], {"since": since})
+        return [_worker(row) for row in rows]
+
+
+# -- inside a write transaction ----------------------------------------------------------
+async def _applied_versions(conn: aiosqlite.Connection) -> set[int]:
+    return {row["version"] for row in await conn.execute_fetchall(Q["applied_versions"])}
+
+
+async def _existing_for_keys(conn: aiosqlite.Connection, skipped: list[NewTask]) -> dict[str, Task]:
+    """Tasks that won an idempotency key before us; a different body is a conflict."""
+    if not skipped:
+        return {}
+    keys = _json([task.idempotency_key for task in skipped])
+    rows = await conn.execute_fetchall(Q["tasks_by_idempotency_key"], {"keys": keys})
+    existing = {row["idempotency_key"]: _task(row) for row in rows}
+    for task in skipped:
+        found = existing.get(task.idempotency_key or "")
+        if found is None or found.request_hash != task.request_hash:
+            raise IdempotencyConflict(
+                f"idempotency key {task.idempotency_key!r} was already used with a different request"
+            )
+    return existing
+
+
+async def _one(conn: aiosqlite.Connection, query: str, task_id: uuid.UUID, now: datetime) -> Task:
+    """The task `query` reads or writes; `BEGIN IMMEDIATE` already holds the write lock, so no FOR UPDATE."""
+    task = _first(await conn.execute_fetchall(query, {"id": str(task_id), "now": _text(now)}))
+    if task is None:
+        raise TaskNotFound(f"no task {task_id}")
+    return task
+
+
+# -- values in and out ---------------------------------------------------------------------
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements; `complete_statement` knows a trigger body holds `;`."""
+    statements: list[str] = []
+    pending = ""
+    for piece in re.split(r"(?<=;)", script):
+        pending += piece
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    if pending.strip():
+        statements.append(pending)  # no final `;`: let SQLite judge it
+    return statements
+
+
+def _new_task_row(task: NewTask, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(task.id),
+        "agent_type": task.agent_type,
+        "priority": task.priority.value,
+        "payload": _json(task.payload),
+        "max_retries": task.max_retries,
+        "idempotency_key": task.idempotency_key,
+        "request_hash": task.request_hash,
+        "run_after": _text(now + timedelta(seconds=task.delay_seconds)),
+    }
+
+
+def _event_params(
+    now: datetime,
+    task_id: uuid.UUID | str,
+    from_status: TaskStatus | None,
+    to_status: TaskStatus,
+    attempt: int,
+    worker_id: str | None = None,
+    detail: str | None = None,
+) -> Params:
+    return {
+        "task_id": str(task_id),
+        "from_status": from_status.value if from_status else None,
+        "to_status": to_status.value,
+        "attempt": attempt,
+        "worker_id": worker_id,
+        "now": _text(now),
+        "detail": detail,
+    }
+
+
+def _json(value: JSON) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as exc:
+        raise InvalidInput(f"value cannot be stored as JSON: {exc}") from None
+
+
+def _text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _maybe_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _first(rows: Iterable[sqlite3.Row]) -> Task | None:
+    return next((_task(row) for row in rows), None)
+
+
+def _task(row: sqlite3.Row) -> Task:
+    return Task(
+        id=uuid.UUID(row["id"]),
+        agent_type=row["agent_type"],
+        priority=Priority(row["priority"]),
+        payload=orjson.loads(row["payload"]),
+        status=TaskStatus(row["status"]),
+        result=None if row["result"] is None else orjson.loads(row["result"]),
+        last_error=row["last_error"],
+        retry_count=row["retry_count"],
+        max_retries=row["max_retries"],
+        attempt=row["attempt"],
+        idempotency_key=row["idempotency_key"],
+        created_at=_time(row["created_at"]),
+        updated_at=_time(row["updated_at"]),
+        started_at=_maybe_time(row["started_at"]),
+        completed_at=_maybe_time(row["completed_at"]),
+        run_after=_time(row["run_after"]),
+        worker_id=row["worker_id"],
+        lease_expires_at=_maybe_time(row["lease_expires_at"]),
+        request_hash=row["request_hash"],
+    )
+
+
+def _worker(row: sqlite3.Row) -> WorkerInfo:
+    return WorkerInfo(
+        id=row["id"],
+        host=row["host"],
+        pid=row["pid"],
+        concurrency=row["concurrency"],
+        in_flight=row["in_flight"],
+        started_at=_time(row["started_at"]),
+        last_seen=_time(row["last_seen"]),
+    )
+
+
+def _event(row: sqlite3.Row) -> TaskEvent:
+    return TaskEvent(
+        id=row["id"],
+        task_id=uuid.UUID(row["task_id"]),
+        from_status=TaskStatus(row["from_status"]) if row["from_status"] else None,
+        to_status=TaskStatus(row["to_status"]),
+        attempt=row["attempt"],
+        worker_id=row["worker_id"],
+        at=_time(row["at"]),
+        detail=row["detail"],
+    )
