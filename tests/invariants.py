@@ -54,7 +54,11 @@ def check_task(task: Task, events: list[TaskEvent]) -> list[str]:
             problems.append(f"event {event.id} leaves {event.from_status} but the task was {previous}")
         if not is_allowed(event.from_status, event.to_status):
             problems.append(f"event {event.id}: transition {event.from_status} → {event.to_status} not allowed")
-        if previous is not None and previous.terminal and (previous, event.to_status) != (S.PERMANENT_FAILURE, S.PENDING):
+        if (
+            previous is not None
+            and previous.terminal
+            and (previous, event.to_status) != (S.PERMANENT_FAILURE, S.PENDING)
+        ):
             problems.append(f"event {event.id}: transition out of terminal {previous}")
         if event.to_status is S.RUNNING:
             if event.attempt <= last_attempt:

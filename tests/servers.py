@@ -43,7 +43,9 @@ def _wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes], 
 
 
 def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or ([shutil.which(name)] if shutil.which(name) else [])
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or (
+        [shutil.which(name)] if shutil.which(name) else []
+    )
     if not found:
         raise ServerUnavailable(f"PostgreSQL binary {name!r} not found")
     return str(found[-1])

@@ -133,4 +133,3 @@ _PASSWORD = re.compile(r"(?<=://)([^:/@]*):([^@]*)@")
 def redact(url: str) -> str:
     """Hide the password of a DSN or Redis URL, for logs and error messages."""
     return _PASSWORD.sub(r"\1:***@", url)
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
@@ -53,7 +54,7 @@ async def report_for(settings: Settings, ids: list[uuid.UUID]) -> tuple[Any, lis
         await store.close()
 
 
-async def test_thousand_tasks_two_workers(settings: Settings, procs: Processes) -> None:
+def test_thousand_tasks_two_workers(settings: Settings, procs: Processes) -> None:
     url = procs.api(settings)
     procs.worker(settings, concurrency=20)
     procs.worker(settings, concurrency=20)
@@ -75,7 +76,7 @@ async def test_thousand_tasks_two_workers(settings: Settings, procs: Processes) 
 
     wait_quiet(url, 1000)
     ids = [uuid.UUID(task["id"]) for task in created]
-    report, dead_letter = await report_for(settings, ids)
+    report, dead_letter = asyncio.run(report_for(settings, ids))
     assert check_all(report, dead_letter) == []
     for task in report.tasks.values():
         kind = kinds[str(task.payload["n"])]
@@ -90,7 +91,7 @@ async def test_thousand_tasks_two_workers(settings: Settings, procs: Processes) 
     assert report.by_status()[TaskStatus.PERMANENT_FAILURE] == 100
 
 
-async def test_backoff_gaps_follow_base_and_do_not_block_a_slot(settings: Settings, procs: Processes) -> None:
+def test_backoff_gaps_follow_base_and_do_not_block_a_slot(settings: Settings, procs: Processes) -> None:
     base = 1.5
     settings = settings.model_copy(update={"backoff_base": base})
     url = procs.api(settings)
@@ -105,12 +106,13 @@ async def test_backoff_gaps_follow_base_and_do_not_block_a_slot(settings: Settin
             assert time.monotonic() < deadline, "first attempt never failed"
             time.sleep(0.02)
         quick = [
-            client.post("/tasks", json={"agent_type": "LYRA_AUDITOR", "payload": {"simulate": {"duration_ms": 0}}})
-            .json()["id"]
+            client.post(
+                "/tasks", json={"agent_type": "LYRA_AUDITOR", "payload": {"simulate": {"duration_ms": 0}}}
+            ).json()["id"]
             for _ in range(5)
         ]
     wait_quiet(url, 6)
-    report, _ = await report_for(settings, [uuid.UUID(flaky["id"]), *map(uuid.UUID, quick)])
+    report, _ = asyncio.run(report_for(settings, [uuid.UUID(flaky["id"]), *map(uuid.UUID, quick)]))
     assert check_all(report) == []
     events = report.events[uuid.UUID(flaky["id"])]
     failed_at = {e.attempt: e.at for e in events if e.to_status is TaskStatus.RETRYING}
@@ -126,7 +128,7 @@ async def test_backoff_gaps_follow_base_and_do_not_block_a_slot(settings: Settin
         assert finished is not None and finished < second_start
 
 
-async def test_strict_priority_with_prefilled_lanes(settings: Settings, procs: Processes) -> None:
+def test_strict_priority_with_prefilled_lanes(settings: Settings, procs: Processes) -> None:
     url = procs.api(settings)
     lanes = {"high": "MAGNUS_STRATEGIST", "medium": "CEDRIC_WRITER", "low": "LYRA_AUDITOR"}
     order = ["low", "medium", "high"] * 20  # interleaved on purpose, low first
@@ -135,7 +137,7 @@ async def test_strict_priority_with_prefilled_lanes(settings: Settings, procs: P
     ])  # fmt: skip
     procs.worker(settings, concurrency=1)
     wait_quiet(url, len(order))
-    report, _ = await report_for(settings, [uuid.UUID(task["id"]) for task in created])
+    report, _ = asyncio.run(report_for(settings, [uuid.UUID(task["id"]) for task in created]))
     assert check_all(report) == []
     start = {
         task_id: next(e.id for e in events if e.to_status is TaskStatus.RUNNING)

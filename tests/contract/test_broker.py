@@ -47,12 +47,29 @@ async def test_timers_move_once(broker: Broker) -> None:
     soon, later = uuid.uuid4(), uuid.uuid4()
     now = time.time()
     await broker.schedule([(soon, now - 1), (later, now + 60)])
-    assert await broker.due(now, 10) == [soon]
-    await broker.move_due([(soon, P.HIGH)])
-    await broker.move_due([(soon, P.HIGH)])  # a racing scheduler: must not push twice
+    assert await broker.due(now, 10) == [(soon, now - 1)]
+    await broker.move_due([(soon, P.HIGH, now - 1)])
+    await broker.move_due([(soon, P.HIGH, now - 1)])  # a racing scheduler: must not push twice
     assert await broker.pop(10, timeout=0) == [(soon, P.HIGH)]
     assert await broker.due(now, 10) == []
     await broker.unschedule([later])
+    assert (await broker.depths()).delayed == 0
+
+
+async def test_a_stale_read_never_touches_a_newer_timer(broker: Broker) -> None:
+    """A scheduler that read timer t1 must not move or drop t2, set later by another failure."""
+    task_id = uuid.uuid4()
+    t1 = time.time() - 2
+    await broker.schedule([(task_id, t1)])
+    (seen,) = await broker.due(time.time(), 10)
+    t2 = time.time() + 30
+    await broker.schedule([(task_id, t2)])  # the task ran again, failed again: new timer
+    await broker.move_due([(task_id, P.LOW, seen[1])])
+    await broker.drop_timers([(task_id, seen[1])])
+    assert await broker.pop(10, timeout=0) == []
+    assert (await broker.depths()).delayed == 1
+    assert await broker.due(t2, 10) == [(task_id, t2)]
+    await broker.drop_timers([(task_id, t2)])
     assert (await broker.depths()).delayed == 0
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from agentmesh.domain.retry import FailureDecision
 from agentmesh.domain.task import NewTask, Priority, TaskStatus
-from agentmesh.errors import IdempotencyConflict, InvalidTransition, TaskNotFound
+from agentmesh.errors import IdempotencyConflict, InvalidInput, InvalidTransition, TaskNotFound
 from agentmesh.store import Store
 
 S = TaskStatus
@@ -17,7 +17,12 @@ WORKER = "w1"
 
 
 def new(agent: str = "CEDRIC_WRITER", **options: object) -> NewTask:
-    fields: dict[str, object] = {"agent_type": agent, "priority": Priority.MEDIUM, "payload": {"k": "v"}, "max_retries": 3}
+    fields: dict[str, object] = {
+        "agent_type": agent,
+        "priority": Priority.MEDIUM,
+        "payload": {"k": "v"},
+        "max_retries": 3,
+    }
     fields.update(options)
     return NewTask(**fields)  # type: ignore[arg-type]
 
@@ -42,6 +47,12 @@ async def test_submit_commits_pending_with_a_submission_event(store: Store) -> N
     assert task.created_at.tzinfo is not None and task.run_after <= task.created_at
     (event,) = await store.events(task.id)
     assert (event.from_status, event.to_status, event.attempt) == (None, S.PENDING, 0)
+
+
+async def test_unstorable_json_is_invalid_input_and_stores_nothing(store: Store) -> None:
+    with pytest.raises(InvalidInput):
+        await store.submit([new(), new(payload={"n": 2**64})])
+    assert sum((await store.count_by_status()).values()) == 0
 
 
 async def test_claim_is_a_compare_and_set(store: Store) -> None:

@@ -29,7 +29,9 @@ def test_jitter_only_lengthens_and_the_cap_holds() -> None:
     (5, 5, TaskStatus.PERMANENT_FAILURE, 6),
     (0, 0, TaskStatus.PERMANENT_FAILURE, 1),
 ])  # fmt: skip
-def test_failure_count_against_max_retries(retry_count: int, max_retries: int, status: TaskStatus, failures: int) -> None:
+def test_failure_count_against_max_retries(
+    retry_count: int, max_retries: int, status: TaskStatus, failures: int
+) -> None:
     decision = decide_failure(retry_count, max_retries, RetryPolicy(jitter=0))
     assert (decision.status, decision.retry_count) == (status, failures)
     if status is TaskStatus.RETRYING:

@@ -54,18 +54,28 @@ class Broker(ABC):
         """Set a timer for each id at a Unix time; the scheduler promotes them when due."""
 
     @abstractmethod
-    async def due(self, now: float, limit: int) -> list[uuid.UUID]:
-        """Ids whose timer is at or before `now`, oldest first (they stay until moved)."""
+    async def due(self, now: float, limit: int) -> list[tuple[uuid.UUID, float]]:
+        """(id, time) of timers at or before `now`, oldest first; they stay until moved or dropped.
+
+        The time identifies the timer: the calls below act only on a timer still set to the
+        time seen, so a scheduler acting on a stale read never touches a newer timer of the
+        same task (set by a later failure).
+        """
 
     @abstractmethod
-    async def move_due(self, entries: Sequence[tuple[uuid.UUID, Priority]]) -> None:
-        """Atomically drop each timer and push its id, only if this call removed the timer.
+    async def move_due(self, entries: Sequence[tuple[uuid.UUID, Priority, float]]) -> None:
+        """Atomically remove each timer still at the time given and push its id to its lane.
 
         Several schedulers racing on the same id therefore push it once.
         """
 
     @abstractmethod
-    async def unschedule(self, task_ids: Sequence[uuid.UUID]) -> None: ...
+    async def drop_timers(self, entries: Sequence[tuple[uuid.UUID, float]]) -> None:
+        """Remove each timer that is still at the time given (the task no longer needs it)."""
+
+    @abstractmethod
+    async def unschedule(self, task_ids: Sequence[uuid.UUID]) -> None:
+        """Remove timers whatever their time (the task was cancelled)."""
 
     @abstractmethod
     async def add_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None: ...

@@ -76,17 +76,29 @@ class MemoryBroker(Broker):
         self._check()
         self._timers.update(entries)
 
-    async def due(self, now: float, limit: int) -> list[uuid.UUID]:
+    async def due(self, now: float, limit: int) -> list[tuple[uuid.UUID, float]]:
         """Oldest first, ties by id as a sorted set orders them."""
         self._check()
         ready = ((at, str(task_id), task_id) for task_id, at in self._timers.items() if at <= now)
-        return [task_id for _, _, task_id in heapq.nsmallest(limit, ready)]
+        return [(task_id, at) for at, _, task_id in heapq.nsmallest(limit, ready)]
 
-    async def move_due(self, entries: Sequence[tuple[uuid.UUID, Priority]]) -> None:
+    async def move_due(self, entries: Sequence[tuple[uuid.UUID, Priority, float]]) -> None:
         """Only the caller that removes a timer pushes its id: a racing scheduler pushes nothing."""
         self._check()
-        moved = [(task_id, priority) for task_id, priority in entries if self._timers.pop(task_id, None) is not None]
+        moved = [(task_id, priority) for task_id, priority, at in entries if self._remove_timer(task_id, at)]
         await self.push(moved)
+
+    async def drop_timers(self, entries: Sequence[tuple[uuid.UUID, float]]) -> None:
+        self._check()
+        for task_id, at in entries:
+            self._remove_timer(task_id, at)
+
+    def _remove_timer(self, task_id: uuid.UUID, at: float) -> bool:
+        """Remove the timer only if it is still the one seen (same time)."""
+        if self._timers.get(task_id) != at:
+            return False
+        del self._timers[task_id]
+        return True
 
     async def unschedule(self, task_ids: Sequence[uuid.UUID]) -> None:
         self._check()

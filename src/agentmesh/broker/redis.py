@@ -11,10 +11,10 @@ mesh's keys share one Redis Cluster slot):
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -60,6 +60,7 @@ class RedisBroker(Broker):
         )
         self._pop = self._client.register_script(_script("pop.lua"))
         self._move_due = self._client.register_script(_script("move_due.lua"))
+        self._drop_timers = self._client.register_script(_script("drop_timers.lua"))
         await self.ping()
 
     async def close(self) -> None:
@@ -116,18 +117,24 @@ class RedisBroker(Broker):
             async with self._guard() as client:
                 await client.zadd(self.delayed, {str(task_id): at for task_id, at in entries})
 
-    async def due(self, now: float, limit: int) -> list[uuid.UUID]:
+    async def due(self, now: float, limit: int) -> list[tuple[uuid.UUID, float]]:
         async with self._guard() as client:
-            ids: Any = await client.zrangebyscore(self.delayed, "-inf", now, start=0, num=limit)
-        return [uuid.UUID(task_id) for task_id in ids]
+            found: Any = await client.zrangebyscore(self.delayed, "-inf", now, start=0, num=limit, withscores=True)
+        return [(uuid.UUID(task_id), float(at)) for task_id, at in found]
 
-    async def move_due(self, entries: Sequence[tuple[uuid.UUID, Priority]]) -> None:
+    async def move_due(self, entries: Sequence[tuple[uuid.UUID, Priority, float]]) -> None:
         if entries:
-            args: list[str | int] = []
-            for task_id, priority in entries:
-                args += [str(task_id), priority.rank]
+            args: list[str | int | float] = []
+            for task_id, priority, at in entries:
+                args += [str(task_id), repr(at), priority.rank]
             async with self._guard() as client:
                 await self._move_due(keys=[self.delayed, *self.lanes], args=args, client=client)
+
+    async def drop_timers(self, entries: Sequence[tuple[uuid.UUID, float]]) -> None:
+        if entries:
+            args = [part for task_id, at in entries for part in (str(task_id), repr(at))]
+            async with self._guard() as client:
+                await self._drop_timers(keys=[self.delayed], args=args, client=client)
 
     async def unschedule(self, task_ids: Sequence[uuid.UUID]) -> None:
         if task_ids:

@@ -102,5 +102,3 @@ def serve_worker(settings: Settings, metrics_port: int | None, log_level: str) -
             await close_mesh(mesh)
 
     run_async(main())
-
-

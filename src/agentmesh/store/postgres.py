@@ -83,6 +83,9 @@ class PostgresStore(Store):
             raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from None
         except (asyncpg.UntranslatableCharacterError, asyncpg.CharacterNotInRepertoireError) as exc:
             raise InvalidInput(f"the store cannot hold this value: {exc.args[0] if exc.args else exc}") from None
+        except asyncpg.DataError as exc:  # a parameter our codecs refused, e.g. a 65-bit integer
+            reason = str(exc).rsplit("(", 1)[-1].rstrip(")") if "(" in str(exc) else str(exc)
+            raise InvalidInput(reason) from None
 
     async def migrate(self) -> list[int]:
         applied: list[int] = []

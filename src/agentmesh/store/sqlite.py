@@ -78,27 +78,20 @@ class SqliteStore(Store):
             needed = ".".join(map(str, MIN_VERSION))
             raise StoreUnavailable(f"SQLite {needed}+ is required, this Python has {sqlite3.sqlite_version}")
         try:
-            self._writer = await self._connect()
-            await self._writer.execute("PRAGMA journal_mode=WAL")
-            await self._writer.execute("BEGIN IMMEDIATE")  # fail now, not at the first write, if read-only
-            await self._writer.rollback()
-            self._reader = self._writer if self._path == _MEMORY else await self._connect("PRAGMA query_only=ON")
+            self._writer = await aiosqlite.connect(self._path, isolation_level=None)
+            await _prepare(self._writer)
+            await _enable_wal(self._writer)
+            # Fail now rather than at the first write when the file is read-only.
+            await self._writer.execute("BEGIN IMMEDIATE")
+            await self._writer.execute("ROLLBACK")
+            if self._path == _MEMORY:
+                self._reader = self._writer
+            else:
+                self._reader = await aiosqlite.connect(self._path, isolation_level=None)
+                await _prepare(self._reader, "PRAGMA query_only=ON")
         except sqlite3.DatabaseError as exc:
             await self.close()
             raise StoreUnavailable(f"cannot open SQLite database {self._path!r}: {exc}") from None
-
-    async def _connect(self, *pragmas: str) -> aiosqlite.Connection:
-        """A connection in autocommit mode: transactions are begun and ended explicitly."""
-        conn = await aiosqlite.connect(self._path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        for pragma in (
-            "PRAGMA synchronous=NORMAL",
-            f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
-            "PRAGMA foreign_keys=ON",
-            *pragmas,
-        ):
-            await conn.execute(pragma)
-        return conn
 
     async def close(self) -> None:
         async with self._write_lock:  # let a transaction in progress finish
@@ -114,7 +107,7 @@ class SqliteStore(Store):
         try:
             yield
         except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _UNAVAILABLE:
+            if _code(exc) in _UNAVAILABLE:
                 raise StoreUnavailable(f"SQLite database {self._path!r} unavailable: {exc}") from None
             raise
         except UnicodeEncodeError as exc:
@@ -360,6 +353,40 @@ class SqliteStore(Store):
         since = _text(datetime.now(UTC) - timedelta(seconds=seen_within))
         rows = await self._read(Q["list_workers"], {"since": since})
         return [_worker(row) for row in rows]
+
+
+async def _prepare(conn: aiosqlite.Connection, *statements: str) -> None:
+    """Rows by name, WAL-friendly durability, a wait instead of an instant "database is locked"."""
+    conn.row_factory = sqlite3.Row
+    for statement in (
+        "PRAGMA synchronous=NORMAL",
+        f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+        "PRAGMA foreign_keys=ON",
+        *statements,
+    ):
+        await conn.execute(statement)
+
+
+async def _enable_wal(conn: aiosqlite.Connection) -> None:
+    """Switch to WAL, retrying within the busy timeout.
+
+    The switch can fail with "database is locked" at once, bypassing the busy handler, while
+    another process creates the file or checkpoints it on close.
+    """
+    deadline = asyncio.get_running_loop().time() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if _code(exc) != sqlite3.SQLITE_BUSY or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.02)
+
+
+def _code(exc: sqlite3.DatabaseError) -> int:
+    """The primary result code (extended codes carry detail in the high bits)."""
+    return int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF
 
 
 # -- inside a write transaction ----------------------------------------------------------

@@ -100,4 +100,3 @@ class Executor:
                 await self.broker.add_dead_letter([task.id])
         except BackendUnavailable as exc:
             log.warning("broker update after failure of %s missed; the reconciler repairs it: %s", task.id, exc)
-

@@ -201,11 +201,11 @@ class Worker:
     async def _scheduler_loop(self) -> None:
         """Move delayed tasks whose time has come into their lanes (store first, then broker)."""
         while True:
-            due = await self.broker.due(time.time(), 500)
+            due = dict(await self.broker.due(time.time(), 500))
             if due:
-                promotion = await self.store.promote(due)
-                await self.broker.move_due(promotion.ready)
-                await self.broker.unschedule(promotion.drop)
+                promotion = await self.store.promote(list(due))
+                await self.broker.move_due([(task_id, lane, due[task_id]) for task_id, lane in promotion.ready])
+                await self.broker.drop_timers([(task_id, due[task_id]) for task_id in promotion.drop])
             if len(due) < 500:
                 await asyncio.sleep(SCHEDULER_INTERVAL)
 
