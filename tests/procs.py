@@ -45,7 +45,7 @@ class Processes:
         log = self.logdir / f"{name}-{len(self.children)}.log"
         with open(log, "wb") as handle:
             process = subprocess.Popen(
-                [sys.executable, "-m", "agentmesh", *args], env=env, stdout=handle, stderr=subprocess.STDOUT
+                cli_argv(args), env=env, stdout=handle, stderr=subprocess.STDOUT
             )
         self.children.append((process, log))
         return process
@@ -85,7 +85,9 @@ class Processes:
                 process.wait()
 
 
+def cli_argv(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "agentmesh", *args]
+
+
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agentmesh", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run(cli_argv(args), env=env, capture_output=True, text=True, timeout=timeout)
