@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from agentmesh.domain.task import Task, TaskEvent, TaskStatus
-from agentmesh.domain.transitions import is_allowed
+from agentmesh.domain.transitions import is_allowed, is_refusal
 from agentmesh.store import Store
 
 S = TaskStatus
@@ -50,6 +50,10 @@ def check_task(task: Task, events: list[TaskEvent]) -> list[str]:
     completions = 0
     failures = 0
     for event in events:
+        if is_refusal(event.from_status, event.to_status, event.detail):
+            if event.from_status != previous:
+                problems.append(f"refusal {event.id} records {event.from_status} but the task was {previous}")
+            continue
         if event.from_status != previous:
             problems.append(f"event {event.id} leaves {event.from_status} but the task was {previous}")
         if not is_allowed(event.from_status, event.to_status):

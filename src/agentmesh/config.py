@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     backoff_jitter: float = Field(0.1, ge=0, le=1, validation_alias="AGENTMESH_BACKOFF_JITTER")
     lease_seconds: float = Field(30.0, gt=0, validation_alias="AGENTMESH_LEASE_SECONDS")
     shutdown_grace: float = Field(30.0, ge=0, validation_alias="AGENTMESH_SHUTDOWN_GRACE")
+    reconcile_seconds: float = Field(5.0, gt=0, validation_alias="AGENTMESH_RECONCILE_SECONDS")
+    reconcile_grace: float = Field(15.0, gt=0, validation_alias="AGENTMESH_RECONCILE_GRACE")
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="AGENTMESH_API_KEYS")
     agents: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="AGENTMESH_AGENTS")
     db_pool_size: int = Field(10, ge=1, le=1000, validation_alias="AGENTMESH_DB_POOL_SIZE")

@@ -74,9 +74,16 @@ async def test_complete_is_fenced_by_attempt(store: Store) -> None:
     assert await store.complete(task_id, claimed.attempt, WORKER, {"twice": 1}) is False
     task = await store.get(task_id)
     assert task is not None and task.status is S.COMPLETED and task.result == {"ok": 1}
-    assert [(e.from_status, e.to_status) for e in await store.events(task_id)] == [
-        (None, S.PENDING), (S.PENDING, S.RUNNING), (S.RUNNING, S.COMPLETED),
+    events = await store.events(task_id)
+    assert [(e.from_status, e.to_status) for e in events] == [
+        (None, S.PENDING), (S.PENDING, S.RUNNING), (S.RUNNING, S.RUNNING),
+        (S.RUNNING, S.COMPLETED), (S.COMPLETED, S.COMPLETED),
     ]  # fmt: skip
+    refused = [e for e in events if e.from_status == e.to_status]
+    assert [e.detail for e in refused] == [
+        "refused: late COMPLETED from attempt 2, current is 1",
+        "refused: late COMPLETED from attempt 1, current is 1",
+    ]
 
 
 async def test_fail_retry_promote_and_dead_letter(store: Store) -> None:

@@ -88,3 +88,16 @@ class Broker(ABC):
 
     @abstractmethod
     async def depths(self) -> QueueDepths: ...
+
+    # -- for the reconciler -------------------------------------------------------------
+    @abstractmethod
+    async def lane_ids(self) -> set[uuid.UUID]:
+        """Every id waiting in any lane (a full read: the reconciler calls it sparingly)."""
+
+    @abstractmethod
+    async def mark_epoch(self) -> bool:
+        """Set the broker's epoch marker; True if it was missing (new, restarted or flushed broker)."""
+
+    @abstractmethod
+    async def try_lead(self, role: str, seconds: float) -> bool:
+        """Hold `role` for `seconds` if nobody else does: one reconciler per mesh at a time."""

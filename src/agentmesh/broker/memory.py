@@ -29,6 +29,7 @@ class MemoryBroker(Broker):
         self._dead_letter: deque[uuid.UUID] = deque()  # newest first, like LPUSH
         self._arrived = asyncio.Condition()
         self._open = False
+        self._epoch = False
 
     async def open(self) -> None:
         self._open = True
@@ -122,3 +123,16 @@ class MemoryBroker(Broker):
         self._check()
         high, medium, low = map(len, self._lanes)
         return QueueDepths(high, medium, low, len(self._timers), len(self._dead_letter))
+
+    async def lane_ids(self) -> set[uuid.UUID]:
+        self._check()
+        return {task_id for lane in self._lanes for task_id in lane}
+
+    async def mark_epoch(self) -> bool:
+        self._check()
+        missing, self._epoch = not self._epoch, True
+        return missing
+
+    async def try_lead(self, role: str, seconds: float) -> bool:
+        self._check()
+        return True  # one process: it always leads

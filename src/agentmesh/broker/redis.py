@@ -6,6 +6,8 @@ mesh's keys share one Redis Cluster slot):
     <prefix>agent_high, agent_medium, agent_low   lists of task ids (LPUSH head, RPOP tail)
     <prefix>agent_delayed                          sorted set: task id → Unix time due
     <prefix>agent_dead_letter                      list of PERMANENT_FAILURE task ids
+    <prefix>agent_epoch                            marker; its absence means Redis lost its data
+    <prefix>agent_lead:<role>                      short-lived lock, e.g. one reconciler at a time
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class RedisBroker(Broker):
         self.lanes = [f"{prefix}agent_{lane.value}" for lane in LANES]
         self.delayed = f"{prefix}agent_delayed"
         self.dead_letter = f"{prefix}agent_dead_letter"
+        self.epoch = f"{prefix}agent_epoch"
         self._client: aioredis.Redis | None = None
 
     async def open(self) -> None:
@@ -166,3 +169,19 @@ class RedisBroker(Broker):
             pipe.llen(self.dead_letter)
             high, medium, low, delayed, dead = await pipe.execute()
         return QueueDepths(high, medium, low, delayed, dead)
+
+    async def lane_ids(self) -> set[uuid.UUID]:
+        async with self._guard() as client, client.pipeline(transaction=False) as pipe:
+            for lane in self.lanes:
+                pipe.lrange(lane, 0, -1)
+            lanes: Any = await pipe.execute()
+        return {uuid.UUID(task_id) for lane in lanes for task_id in lane}
+
+    async def mark_epoch(self) -> bool:
+        async with self._guard() as client:
+            return bool(await client.set(self.epoch, uuid.uuid4().hex, nx=True))
+
+    async def try_lead(self, role: str, seconds: float) -> bool:
+        async with self._guard() as client:
+            key = f"{self.prefix}agent_lead:{role}"
+            return bool(await client.set(key, uuid.uuid4().hex, nx=True, px=max(1, int(seconds * 1000))))

@@ -12,7 +12,7 @@ from agentmesh.config import Settings, redact
 from agentmesh.demo import run_demo
 from agentmesh.domain.retry import RetryPolicy
 from agentmesh.mesh import Mesh
-from agentmesh.recovery import recover_single_process
+from agentmesh.repair import recover_single_process
 from agentmesh.worker.runtime import Worker
 
 console = Console(stderr=True)

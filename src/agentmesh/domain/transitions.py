@@ -26,6 +26,14 @@ ALLOWED: frozenset[tuple[S | None, S]] = frozenset(
 
 CANCELLABLE = frozenset({S.PENDING, S.RETRYING, S.RUNNING})
 
+REFUSED = "refused:"
+"""Detail prefix of an audit row that records a refused late outcome: not a transition,
+its from and to statuses are both the task's current status."""
+
 
 def is_allowed(from_status: S | None, to_status: S) -> bool:
     return (from_status, to_status) in ALLOWED
+
+
+def is_refusal(from_status: S | None, to_status: S, detail: str | None) -> bool:
+    return from_status == to_status and (detail or "").startswith(REFUSED)

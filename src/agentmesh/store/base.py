@@ -123,6 +123,22 @@ class Store(ABC):
     async def promote(self, task_ids: Sequence[uuid.UUID]) -> Promotion:
         """RETRYING tasks whose backoff elapsed → PENDING; classify every id given."""
 
+    # -- repair (reaper and reconciler) ------------------------------------------------
+    @abstractmethod
+    async def expired_leases(self, limit: int) -> list[Task]:
+        """RUNNING tasks whose lease ran out, oldest expiry first."""
+
+    @abstractmethod
+    async def stale_pending(self, older_than: float, limit: int) -> list[tuple[uuid.UUID, Priority]]:
+        """PENDING tasks due and unchanged for more than `older_than` seconds, oldest first."""
+
+    @abstractmethod
+    async def count_stale_pending(self, older_than: float) -> int: ...
+
+    @abstractmethod
+    async def stale_retrying(self, older_than: float, limit: int) -> list[tuple[uuid.UUID, float]]:
+        """(id, run_after as Unix time) of RETRYING tasks whose backoff ended `older_than` seconds ago."""
+
     # -- operator ---------------------------------------------------------------------
     @abstractmethod
     async def cancel(self, task_id: uuid.UUID) -> Task:

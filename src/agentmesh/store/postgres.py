@@ -232,6 +232,25 @@ class PostgresStore(Store):
         drop.extend(task_id for task_id in task_ids if task_id not in found)
         return Promotion(ready, drop)
 
+    # -- repair -----------------------------------------------------------------------
+    async def expired_leases(self, limit: int) -> list[Task]:
+        async with self._conn() as conn:
+            return [_task(row) for row in await conn.fetch(Q["expired_leases"], limit)]
+
+    async def stale_pending(self, older_than: float, limit: int) -> list[tuple[uuid.UUID, Priority]]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(Q["stale_pending"], older_than, limit)
+        return [(row["id"], Priority(row["priority"])) for row in rows]
+
+    async def count_stale_pending(self, older_than: float) -> int:
+        async with self._conn() as conn:
+            return int(await conn.fetchval(Q["count_stale_pending"], older_than))
+
+    async def stale_retrying(self, older_than: float, limit: int) -> list[tuple[uuid.UUID, float]]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(Q["stale_retrying"], older_than, limit)
+        return [(row["id"], row["run_after"].timestamp()) for row in rows]
+
     # -- operator ---------------------------------------------------------------------
     async def cancel(self, task_id: uuid.UUID) -> Task:
         async with self._conn(transaction=True) as conn:

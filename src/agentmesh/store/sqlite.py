@@ -242,7 +242,14 @@ class SqliteStore(Store):
 
     async def complete(self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON) -> bool:
         params = {"id": str(task_id), "attempt": attempt, "result": None if result is None else _json(result)}
-        return await self._finish(Q["complete"], params, TaskStatus.COMPLETED, worker_id, None)
+        async with self._write() as (conn, now):
+            rows = list(await conn.execute_fetchall(Q["complete"], {**params, "now": _text(now)}))
+            if rows:
+                event = _event_params(now, task_id, TaskStatus.RUNNING, TaskStatus.COMPLETED, attempt, worker_id)
+                await conn.execute(Q["log_event"], event)
+            else:
+                await _log_refusal(conn, now, task_id, attempt, worker_id, "COMPLETED")
+        return bool(rows)
 
     async def fail(
         self, task_id: uuid.UUID, attempt: int, worker_id: str, error: str, decision: FailureDecision
@@ -261,6 +268,8 @@ class SqliteStore(Store):
             if task is not None:
                 event = _event_params(now, task_id, TaskStatus.RUNNING, task.status, attempt, worker_id, error)
                 await conn.execute(Q["log_event"], event)
+            else:
+                await _log_refusal(conn, now, task_id, attempt, worker_id, "failure")
         return task
 
     async def release(self, task_id: uuid.UUID, attempt: int, worker_id: str) -> bool:
@@ -300,6 +309,23 @@ class SqliteStore(Store):
                 drop.append(task_id)
         drop.extend(task_id for task_id in task_ids if task_id not in found)
         return Promotion(ready, drop)
+
+    # -- repair -----------------------------------------------------------------------
+    async def expired_leases(self, limit: int) -> list[Task]:
+        rows = await self._read(Q["expired_leases"], {"now": _text(datetime.now(UTC)), "limit": limit})
+        return [_task(row) for row in rows]
+
+    async def stale_pending(self, older_than: float, limit: int) -> list[tuple[uuid.UUID, Priority]]:
+        rows = await self._read(Q["stale_pending"], {"cutoff": _cutoff(older_than), "limit": limit})
+        return [(uuid.UUID(row["id"]), Priority(row["priority"])) for row in rows]
+
+    async def count_stale_pending(self, older_than: float) -> int:
+        rows = await self._read(Q["count_stale_pending"], {"cutoff": _cutoff(older_than)})
+        return int(rows[0]["n"])
+
+    async def stale_retrying(self, older_than: float, limit: int) -> list[tuple[uuid.UUID, float]]:
+        rows = await self._read(Q["stale_retrying"], {"cutoff": _cutoff(older_than), "limit": limit})
+        return [(uuid.UUID(row["id"]), _time(row["run_after"]).timestamp()) for row in rows]
 
     # -- operator ---------------------------------------------------------------------
     async def cancel(self, task_id: uuid.UUID) -> Task:
@@ -464,6 +490,21 @@ def _event_params(
         "now": _text(now),
         "detail": detail,
     }
+
+
+async def _log_refusal(
+    conn: aiosqlite.Connection, now: datetime, task_id: uuid.UUID, attempt: int, worker_id: str, outcome: str
+) -> None:
+    """A late outcome (lease expired, task cancelled) changes nothing but is recorded."""
+    rows = list(await conn.execute_fetchall(Q["get_task"], {"id": str(task_id)}))
+    if rows:
+        current = TaskStatus(rows[0]["status"])
+        detail = f"refused: late {outcome} from attempt {attempt}, current is {rows[0]['attempt']}"
+        await conn.execute(Q["log_event"], _event_params(now, task_id, current, current, attempt, worker_id, detail))
+
+
+def _cutoff(older_than: float) -> str:
+    return _text(datetime.now(UTC) - timedelta(seconds=older_than))
 
 
 def _json(value: JSON) -> str:

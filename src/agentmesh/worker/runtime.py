@@ -22,6 +22,7 @@ from agentmesh.domain.retry import RetryPolicy
 from agentmesh.domain.task import Task
 from agentmesh.errors import BackendUnavailable
 from agentmesh.metrics import IN_FLIGHT
+from agentmesh.repair import reap_expired, reconcile
 from agentmesh.store import Store
 from agentmesh.worker.execution import Executor
 
@@ -81,6 +82,8 @@ class Worker:
             "fetch": self._fetch_loop,
             "heartbeat": self._heartbeat_loop,
             "scheduler": self._scheduler_loop,
+            "reaper": self._reaper_loop,
+            "reconciler": self._reconciler_loop,
         }
         supervised = [asyncio.create_task(self._supervise(name, fn), name=name) for name, fn in loops.items()]
         stop_waiter = asyncio.create_task(self._stop.wait())
@@ -208,6 +211,21 @@ class Worker:
                 await self.broker.drop_timers([(task_id, due[task_id]) for task_id in promotion.drop])
             if len(due) < 500:
                 await asyncio.sleep(SCHEDULER_INTERVAL)
+
+    async def _reaper_loop(self) -> None:
+        """Expired leases become failed attempts; every worker reaps, the fence keeps it exact."""
+        interval = min(5.0, max(0.2, self.settings.lease_seconds / 2))
+        while True:
+            await reap_expired(self.store, self.broker, self.executor.policy)
+            await asyncio.sleep(interval)
+
+    async def _reconciler_loop(self) -> None:
+        """Repair store → broker gaps; one worker per mesh does it each period."""
+        period = self.settings.reconcile_seconds
+        while True:
+            if await self.broker.try_lead("reconciler", period * 0.9):
+                await reconcile(self.store, self.broker, self.settings.reconcile_grace)
+            await asyncio.sleep(period)
 
     # -- drain --------------------------------------------------------------------------
     async def _drain(self) -> None:

@@ -67,6 +67,11 @@ WITH done AS (
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id)
     SELECT id, 'RUNNING', 'COMPLETED', attempt, $3 FROM done
+), refused AS (
+    -- A late outcome (lease expired, task cancelled) changes nothing but is recorded.
+    INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id, detail)
+    SELECT id, status, status, $2, $3, 'refused: late COMPLETED from attempt ' || $2 || ', current is ' || attempt
+    FROM tasks WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM done)
 )
 SELECT count(*) FROM done
 
@@ -82,6 +87,10 @@ WITH failed AS (
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id, detail)
     SELECT id, 'RUNNING', status, attempt, $3, $4 FROM failed
+), refused AS (
+    INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id, detail)
+    SELECT id, status, status, $2, $3, 'refused: late failure from attempt ' || $2 || ', current is ' || attempt
+    FROM tasks WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM failed)
 )
 SELECT * FROM failed
 
@@ -113,6 +122,28 @@ SELECT t.id, t.priority,
        t.run_after <= now() AS due
 FROM tasks AS t LEFT JOIN promoted AS p ON p.id = t.id
 WHERE t.id = ANY($1::uuid[])
+
+-- name: expired_leases
+-- RUNNING tasks whose worker stopped heartbeating: each counts as a failed attempt.
+SELECT * FROM tasks WHERE status = 'RUNNING' AND lease_expires_at < now() ORDER BY lease_expires_at LIMIT $1
+
+-- name: stale_pending
+-- PENDING and due for longer than $1 seconds: by now each should have been in a lane and claimed.
+SELECT id, priority FROM tasks
+WHERE status = 'PENDING' AND run_after < now() - make_interval(secs => $1)
+  AND updated_at < now() - make_interval(secs => $1)
+ORDER BY id LIMIT $2
+
+-- name: count_stale_pending
+SELECT count(*) FROM tasks
+WHERE status = 'PENDING' AND run_after < now() - make_interval(secs => $1)
+  AND updated_at < now() - make_interval(secs => $1)
+
+-- name: stale_retrying
+-- RETRYING although the backoff ended more than $1 seconds ago: the timer was lost.
+SELECT id, run_after FROM tasks
+WHERE status = 'RETRYING' AND run_after < now() - make_interval(secs => $1)
+ORDER BY run_after LIMIT $2
 
 -- name: set_cancelled
 UPDATE tasks

@@ -94,6 +94,20 @@ SET status = 'PENDING', retry_count = 0, result = NULL, completed_at = NULL, sta
 WHERE id = :id
 RETURNING *
 
+-- name: expired_leases
+SELECT * FROM tasks WHERE status = 'RUNNING' AND lease_expires_at < :now ORDER BY lease_expires_at LIMIT :limit
+
+-- name: stale_pending
+SELECT id, priority FROM tasks
+WHERE status = 'PENDING' AND run_after < :cutoff AND updated_at < :cutoff
+ORDER BY id LIMIT :limit
+
+-- name: count_stale_pending
+SELECT count(*) AS n FROM tasks WHERE status = 'PENDING' AND run_after < :cutoff AND updated_at < :cutoff
+
+-- name: stale_retrying
+SELECT id, run_after FROM tasks WHERE status = 'RETRYING' AND run_after < :cutoff ORDER BY run_after LIMIT :limit
+
 -- name: log_event
 INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id, at, detail)
 VALUES (:task_id, :from_status, :to_status, :attempt, :worker_id, :now, :detail)
