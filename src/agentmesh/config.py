@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(30.0, ge=0, validation_alias="AGENTMESH_SHUTDOWN_GRACE")
     reconcile_seconds: float = Field(5.0, gt=0, validation_alias="AGENTMESH_RECONCILE_SECONDS")
     reconcile_grace: float = Field(15.0, gt=0, validation_alias="AGENTMESH_RECONCILE_GRACE")
+    # Testing only: "crash_after_commit" makes a producer die between the commit and the push.
+    fault_injection: Literal["crash_after_commit"] | None = Field(None, validation_alias="AGENTMESH_FAULT_INJECTION")
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="AGENTMESH_API_KEYS")
     agents: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="AGENTMESH_AGENTS")
     db_pool_size: int = Field(10, ge=1, le=1000, validation_alias="AGENTMESH_DB_POOL_SIZE")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,6 +73,9 @@ class Mesh:
         """Validate all, commit all in one transaction, then hand the new ones to the broker."""
         tasks = [self.prepare(request) for request in requests]
         submitted = await self.store.submit(tasks)
+        if self.settings.fault_injection == "crash_after_commit":
+            log.critical("fault injection: crashing between the store commit and the broker push")
+            os._exit(70)
         created = [item.task for item in submitted if item.created]
         for task in created:
             SUBMITTED.labels(task.agent_type).inc()

@@ -33,9 +33,10 @@ class Repairs:
     rebuilt: int = 0
     timers: int = 0
     pushed: int = 0
+    dead_letter: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.rebuilt or self.timers or self.pushed)
+        return bool(self.rebuilt or self.timers or self.pushed or self.dead_letter)
 
 
 async def rebuild_broker(store: Store, broker: Broker) -> int:
@@ -47,7 +48,18 @@ async def rebuild_broker(store: Store, broker: Broker) -> int:
     later = [task for task in pending if task.run_after.timestamp() > now] + retrying
     await broker.push([(task.id, task.priority) for task in due])
     await broker.schedule([(task.id, task.run_after.timestamp()) for task in later])
+    await sync_dead_letter(store, broker)
     return len(due) + len(later)
+
+
+async def sync_dead_letter(store: Store, broker: Broker) -> int:
+    """Make the broker's dead-letter list mirror the store's PERMANENT_FAILURE tasks."""
+    dead = {task.id for task in await all_with_status(store, TaskStatus.PERMANENT_FAILURE)}
+    listed = set(await broker.dead_letter_ids())
+    missing, extra = dead - listed, listed - dead
+    await broker.add_dead_letter(sorted(missing))
+    await broker.remove_dead_letter(sorted(extra))
+    return len(missing) + len(extra)
 
 
 async def fail_orphans(store: Store, broker: Broker, tasks: list[Task], policy: RetryPolicy, reason: str) -> int:
@@ -83,7 +95,10 @@ async def reconcile(store: Store, broker: Broker, grace: float) -> Repairs:
         await broker.schedule(timers)
         missing = await _missing_from_lanes(store, broker, grace)
         await broker.push(missing)
-        repairs = Repairs(timers=len(timers), pushed=len(missing))
+        dead_letter = 0
+        if (await store.count_by_status())[TaskStatus.PERMANENT_FAILURE] != (await broker.depths()).dead_letter:
+            dead_letter = await sync_dead_letter(store, broker)
+        repairs = Repairs(timers=len(timers), pushed=len(missing), dead_letter=dead_letter)
     if repairs:
         log.warning("reconciled broker with store: %s", repairs)
     return repairs

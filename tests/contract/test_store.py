@@ -8,23 +8,15 @@ import uuid
 import pytest
 
 from agentmesh.domain.retry import FailureDecision
-from agentmesh.domain.task import NewTask, Priority, TaskStatus
+from agentmesh.domain.task import Priority, TaskStatus
 from agentmesh.errors import IdempotencyConflict, InvalidInput, InvalidTransition, TaskNotFound
 from agentmesh.store import Store
+from tests.factories import new_task as new
 
 S = TaskStatus
 WORKER = "w1"
 
 
-def new(agent: str = "CEDRIC_WRITER", **options: object) -> NewTask:
-    fields: dict[str, object] = {
-        "agent_type": agent,
-        "priority": Priority.MEDIUM,
-        "payload": {"k": "v"},
-        "max_retries": 3,
-    }
-    fields.update(options)
-    return NewTask(**fields)  # type: ignore[arg-type]
 
 
 async def submitted(store: Store, **options: object) -> uuid.UUID:
@@ -167,8 +159,8 @@ async def test_idempotency_keys(store: Store) -> None:
 
 
 async def test_listing_is_newest_first_with_a_cursor(store: Store) -> None:
-    ids = [item.task.id for item in await store.submit([new(agent="LYRA_AUDITOR") for _ in range(5)])]
-    await store.submit([new(agent="CEDRIC_WRITER")])
+    ids = [item.task.id for item in await store.submit([new(agent_type="LYRA_AUDITOR") for _ in range(5)])]
+    await store.submit([new(agent_type="CEDRIC_WRITER")])
     page1 = await store.list_tasks(agent_type="LYRA_AUDITOR", limit=3)
     page2 = await store.list_tasks(agent_type="LYRA_AUDITOR", limit=3, before=page1[-1].id)
     assert [t.id for t in page1 + page2] == sorted(ids, reverse=True)
