@@ -36,6 +36,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
+    asyncpg.InternalClientError,  # protocol state broken by a server that went away mid-query
 )
 
 
@@ -72,20 +73,33 @@ class PostgresStore(Store):
         """A pooled connection with driver errors translated at the boundary."""
         if self._pool is None:
             raise StoreUnavailable("store is not open")
+        conn: asyncpg.Connection | None = None
         try:
-            async with self._pool.acquire() as conn:
-                if transaction:
-                    async with conn.transaction():
-                        yield conn
-                else:
+            conn = await self._pool.acquire()
+            if transaction:
+                async with conn.transaction():
                     yield conn
+            else:
+                yield conn
         except _UNAVAILABLE as exc:
+            if conn is not None:
+                conn.terminate()  # never hand a connection in an unknown state back to the pool
             raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from None
         except (asyncpg.UntranslatableCharacterError, asyncpg.CharacterNotInRepertoireError) as exc:
             raise InvalidInput(f"the store cannot hold this value: {exc.args[0] if exc.args else exc}") from None
         except asyncpg.DataError as exc:  # a parameter our codecs refused, e.g. a 65-bit integer
             reason = str(exc).rsplit("(", 1)[-1].rstrip(")") if "(" in str(exc) else str(exc)
             raise InvalidInput(reason) from None
+        finally:
+            if conn is not None:
+                await self._release(conn)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        assert self._pool is not None
+        try:
+            await self._pool.release(conn)
+        except _UNAVAILABLE:
+            conn.terminate()
 
     async def migrate(self) -> list[int]:
         applied: list[int] = []

@@ -1,0 +1,176 @@
+"""Faults injected into real processes and servers while thousands of tasks run.
+
+Every scenario ends with the same invariant check (tests/invariants.py): every task
+terminal, none completed twice, attempts strictly increasing, no transition out of a
+terminal state, retry_count equal to the failures recorded, the dead-letter list equal to
+the PERMANENT_FAILURE tasks, and every task that got a 201 present. Run with `-s` to see
+the figures each scenario reached.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis
+
+from agentmesh.domain.task import TaskStatus
+from tests.chaos.harness import ChaosMesh, Load, workload
+from tests.servers import ServerUnavailable
+
+S = TaskStatus
+
+
+@pytest.fixture
+def chaos() -> Iterator[ChaosMesh]:
+    try:
+        mesh = ChaosMesh()
+    except (ServerUnavailable, OSError) as exc:
+        from tests.conftest import _unavailable
+
+        _unavailable(f"cannot start chaos servers: {exc}")
+    try:
+        yield mesh
+    finally:
+        mesh.close()
+
+
+def test_sigkill_workers_repeatedly(chaos: ChaosMesh) -> None:
+    url = chaos.api()
+    workers = [chaos.worker() for _ in range(3)]
+    load = Load(url, batch=100, pause=0.1).start()
+    rng = random.Random(3)
+    for _ in range(10):
+        time.sleep(1.2)
+        victim = workers.pop(rng.randrange(len(workers)))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        chaos.faults += 1
+        workers.append(chaos.worker())
+    load.stop()
+    report = chaos.settle(len(load.ids))
+    reaped = sum(1 for events in report.events.values() for e in events if "lease expired" in (e.detail or ""))
+    chaos.summary("sigkill-workers", report, load.ids, reaped_attempts=reaped)
+    assert len(report.tasks) >= 2000 and chaos.faults >= 10
+
+
+def test_redis_restarts_and_flushall(chaos: ChaosMesh) -> None:
+    url = chaos.api()
+    for _ in range(2):
+        chaos.worker()
+    load = Load(url, batch=100, pause=0.1).start()
+    for fault in ("restart", "flushall", "restart"):
+        time.sleep(3)
+        if fault == "flushall":
+            redis.Redis.from_url(chaos.redis.url).flushall()
+        else:
+            chaos.redis.kill()
+            time.sleep(1)
+            chaos.redis.start()
+        chaos.faults += 1
+    time.sleep(2)
+    load.stop()
+    report = chaos.settle(len(load.ids))
+    chaos.summary("redis-loss", report, load.ids, load_errors=load.errors)
+    assert len(report.tasks) >= 2000
+
+
+def test_postgres_outage_while_clients_submit(chaos: ChaosMesh) -> None:
+    url = chaos.api()
+    for _ in range(2):
+        chaos.worker()
+    load = Load(url, batch=10, pause=0.0, single=True).start()
+    time.sleep(4)
+    chaos.pg.stop()
+    chaos.faults += 1
+    during = httpx.get(f"{url}/readyz", timeout=10)
+    assert during.status_code == 503 and during.headers["retry-after"]
+    time.sleep(5)
+    chaos.pg.start()
+    time.sleep(4)
+    load.stop()
+    assert load.codes[503] > 0, load.codes  # the outage was seen by clients
+    assert set(load.codes) <= {201, 503}, load.codes  # never a 500
+    report = chaos.settle(len(load.ids))
+    chaos.summary("postgres-outage", report, load.ids, answers=dict(load.codes))
+    assert len(report.tasks) >= 1000
+
+
+def test_producer_crash_between_commit_and_push(chaos: ChaosMesh) -> None:
+    crashing = chaos.api(AGENTMESH_FAULT_INJECTION="crash_after_commit")
+    rng = random.Random(4)
+    with pytest.raises(httpx.HTTPError):  # the producer dies before it can answer
+        httpx.post(f"{crashing}/tasks/batch", json={"tasks": workload(1000, rng)}, timeout=30)
+    chaos.faults += 1
+    url = chaos.api()
+    for _ in range(2):
+        chaos.worker()
+    load = Load(url, batch=100, pause=0.05).start()
+    time.sleep(5)
+    load.stop()
+    report = chaos.settle(1000 + len(load.ids))
+    assert len(report.tasks) == 1000 + len(load.ids)  # the orphaned batch ran too
+    chaos.summary("producer-crash", report, load.ids)
+
+
+def test_frozen_worker_late_result_is_refused(chaos: ChaosMesh) -> None:
+    agents = {"AGENTMESH_AGENTS": "tests.chaos.agents"}
+    url = chaos.api(**agents)
+    frozen = chaos.worker(concurrency=1, **agents)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        task = client.post("/tasks", json={"agent_type": "HANGING_SLEEPER", "payload": {"seconds": 1.0}}).json()
+        deadline = time.monotonic() + 20
+        while client.get(f"/tasks/{task['id']}").json()["status"] != "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        frozen.send_signal(signal.SIGSTOP)
+        chaos.faults += 1
+        try:
+            rescuers = [chaos.worker(**agents) for _ in range(2)]
+            load = Load(url, batch=100, pause=0.1).start()
+            while client.get(f"/tasks/{task['id']}").json()["status"] != "COMPLETED":
+                assert time.monotonic() < deadline + 30, "another worker never took over"
+                time.sleep(0.1)
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+        time.sleep(3)
+        load.stop()
+        events = client.get(f"/tasks/{task['id']}/events").json()["items"]
+    refused = [e for e in events if (e["detail"] or "").startswith("refused:")]
+    assert len(refused) == 1 and refused[0]["attempt"] == 1, events
+    completed = [e for e in events if e["to_status"] == "COMPLETED" and e not in refused]
+    assert len(completed) == 1 and completed[0]["attempt"] == 2
+    report = chaos.settle(1 + len(load.ids))
+    assert frozen.poll() is None and all(r.poll() is None for r in rescuers)  # everyone still alive
+    chaos.summary("frozen-worker", report, [task["id"], *load.ids])
+
+
+def test_sigterm_drains_without_failures(chaos: ChaosMesh) -> None:
+    url = chaos.api()
+    patient = chaos.worker(concurrency=30)
+    hasty = chaos.worker(concurrency=30, AGENTMESH_SHUTDOWN_GRACE="0.05")
+    rng = random.Random(6)
+    with httpx.Client(base_url=url, timeout=30) as client:
+        ids = []
+        for _ in range(20):
+            batch = workload(100, rng, failures=False, max_ms=400)
+            ids += [item["id"] for item in client.post("/tasks/batch", json={"tasks": batch}).json()["items"]]
+    time.sleep(2)
+    for worker in (patient, hasty):
+        worker.send_signal(signal.SIGTERM)
+        chaos.faults += 1
+    assert patient.wait(30) == 0 and hasty.wait(30) == 0
+    chaos.worker(concurrency=30)
+    report = chaos.settle(len(ids))
+    assert all(task.status is S.COMPLETED and task.retry_count == 0 for task in report.tasks.values())
+    released = sum(
+        1 for events in report.events.values() for e in events if (e.from_status, e.to_status) == (S.RUNNING, S.PENDING)
+    )
+    assert released > 0  # the hasty worker gave unfinished work back rather than failing it
+    chaos.summary("sigterm-drain", report, ids, released=released)
+
+
