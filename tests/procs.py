@@ -69,6 +69,14 @@ class Processes:
     def worker(self, settings: Settings, concurrency: int = 5, **extra: str) -> subprocess.Popen[bytes]:
         return self.spawn(["worker", "--concurrency", str(concurrency)], settings_env(settings, **extra), "worker")
 
+    def pids(self, name: str = "") -> list[int]:
+        """Running children whose name starts with `name` ("api", "worker", …)."""
+        return [process.pid for process, log in self.children if process.poll() is None and log.name.startswith(name)]
+
+    def alive(self) -> bool:
+        """Every child started is still running."""
+        return all(process.poll() is None for process, _ in self.children)
+
     def logs(self) -> str:
         return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for _, log in self.children)
 

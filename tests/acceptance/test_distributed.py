@@ -56,8 +56,7 @@ async def report_for(settings: Settings, ids: list[uuid.UUID]) -> tuple[Any, lis
 
 def test_thousand_tasks_two_workers(settings: Settings, procs: Processes) -> None:
     url = procs.api(settings)
-    procs.worker(settings, concurrency=20)
-    procs.worker(settings, concurrency=20)
+    workers = [procs.worker(settings, concurrency=20) for _ in range(2)]
     rng = random.Random(7)
     personas = ["MAGNUS_STRATEGIST", "CEDRIC_WRITER", "LYRA_AUDITOR"]
     kinds: dict[str, str] = {}
@@ -75,6 +74,9 @@ def test_thousand_tasks_two_workers(settings: Settings, procs: Processes) -> Non
     assert len(created) == 1000 and all(task["status"] == "PENDING" for task in created)
 
     wait_quiet(url, 1000)
+    live = httpx.get(f"{url}/workers").json()["items"]
+    assert sorted(w["pid"] for w in live) == sorted(w.pid for w in workers)
+    assert all(w["concurrency"] == 20 and w["in_flight"] == 0 for w in live)
     ids = [uuid.UUID(task["id"]) for task in created]
     report, dead_letter = asyncio.run(report_for(settings, ids))
     assert check_all(report, dead_letter) == []

@@ -9,10 +9,12 @@ the figures each scenario reached.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -37,6 +39,19 @@ def chaos() -> Iterator[ChaosMesh]:
         yield mesh
     finally:
         mesh.close()
+
+
+def cpu_fraction(pids: list[int], seconds: float) -> dict[int, float]:
+    """CPU time each process used over `seconds` of wall time, from /proc (user + system)."""
+
+    def ticks(pid: int) -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    before = {pid: ticks(pid) for pid in pids}
+    time.sleep(seconds)
+    hertz = os.sysconf("SC_CLK_TCK")
+    return {pid: (ticks(pid) - before[pid]) / hertz / seconds for pid in pids}
 
 
 def test_sigkill_workers_repeatedly(chaos: ChaosMesh) -> None:
@@ -74,6 +89,7 @@ def test_redis_restarts_and_flushall(chaos: ChaosMesh) -> None:
         chaos.faults += 1
     time.sleep(2)
     load.stop()
+    assert chaos.procs.alive(), chaos.procs.logs()
     report = chaos.settle(len(load.ids))
     chaos.summary("redis-loss", report, load.ids, load_errors=load.errors)
     assert len(report.tasks) >= 2000
@@ -89,14 +105,20 @@ def test_postgres_outage_while_clients_submit(chaos: ChaosMesh) -> None:
     chaos.faults += 1
     during = httpx.get(f"{url}/readyz", timeout=10)
     assert during.status_code == 503 and during.headers["retry-after"]
-    time.sleep(5)
+    refused = httpx.post(f"{url}/tasks", json=workload(1, random.Random(1))[0], timeout=10)
+    assert refused.status_code == 503 and refused.headers["retry-after"] and refused.json()["code"] == "unavailable"
+    # The API is busy answering the load with 503s; workers have nothing to do and must idle.
+    busy = cpu_fraction(chaos.procs.pids("worker"), seconds=4)  # the outage goes on meanwhile
     chaos.pg.start()
     time.sleep(4)
     load.stop()
     assert load.codes[503] > 0, load.codes  # the outage was seen by clients
     assert set(load.codes) <= {201, 503}, load.codes  # never a 500
+    assert chaos.procs.alive(), chaos.procs.logs()  # nobody exited
+    worst = max(busy.values())
+    assert worst < 0.5, f"a process spun during the outage: {busy}"
     report = chaos.settle(len(load.ids))
-    chaos.summary("postgres-outage", report, load.ids, answers=dict(load.codes))
+    chaos.summary("postgres-outage", report, load.ids, answers=dict(load.codes), worst_cpu_in_outage=round(worst, 3))
     assert len(report.tasks) >= 1000
 
 
@@ -174,3 +196,21 @@ def test_sigterm_drains_without_failures(chaos: ChaosMesh) -> None:
     chaos.summary("sigterm-drain", report, ids, released=released)
 
 
+
+
+def test_second_signal_exits_at_once(chaos: ChaosMesh) -> None:
+    agents = {"AGENTMESH_AGENTS": "tests.chaos.agents"}
+    url = chaos.api(**agents)
+    worker = chaos.worker(concurrency=2, AGENTMESH_SHUTDOWN_GRACE="60")
+    task = httpx.post(f"{url}/tasks", json={"agent_type": "CEDRIC_WRITER", "payload": {
+        "simulate": {"duration_ms": 60_000}}}).json()  # fmt: skip
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{url}/tasks/{task['id']}").json()["status"] != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert worker.poll() is None  # draining: waits for the in-flight task
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(5) == 130
+    assert httpx.get(f"{url}/tasks/{task['id']}").json()["status"] == "RUNNING"  # its lease will expire

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -83,7 +84,7 @@ class PostgresStore(Store):
                 yield conn
         except _UNAVAILABLE as exc:
             if conn is not None:
-                conn.terminate()  # never hand a connection in an unknown state back to the pool
+                _terminate(conn)  # never hand a connection in an unknown state back to the pool
             raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from None
         except (asyncpg.UntranslatableCharacterError, asyncpg.CharacterNotInRepertoireError) as exc:
             raise InvalidInput(f"the store cannot hold this value: {exc.args[0] if exc.args else exc}") from None
@@ -99,7 +100,7 @@ class PostgresStore(Store):
         try:
             await self._pool.release(conn)
         except _UNAVAILABLE:
-            conn.terminate()
+            _terminate(conn)
 
     async def migrate(self) -> list[int]:
         applied: list[int] = []
@@ -308,6 +309,12 @@ class PostgresStore(Store):
         async with self._conn() as conn:
             rows = await conn.fetch(Q["list_workers"], seen_within)
         return [WorkerInfo(**dict(row)) for row in rows]
+
+
+def _terminate(conn: asyncpg.Connection) -> None:
+    """Close a broken connection; the pool may have detached it already, which is as good."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
