@@ -26,7 +26,7 @@ from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 _counter = itertools.count(1)
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI requires the test servers: {reason}")
     pytest.skip(reason)
@@ -38,7 +38,7 @@ def pg_server() -> Iterator[PostgresServer]:
         server = PostgresServer()
         server.start()
     except (ServerUnavailable, OSError, KeyError) as exc:
-        _unavailable(f"cannot start PostgreSQL: {exc}")
+        unavailable(f"cannot start PostgreSQL: {exc}")
     try:
         yield server
     finally:
@@ -51,7 +51,7 @@ def redis_server() -> Iterator[RedisServer]:
         server = RedisServer()
         server.start()
     except (ServerUnavailable, OSError) as exc:
-        _unavailable(f"cannot start Redis: {exc}")
+        unavailable(f"cannot start Redis: {exc}")
     try:
         yield server
     finally:

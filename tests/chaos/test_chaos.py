@@ -22,19 +22,20 @@ import redis
 
 from agentmesh.domain.task import TaskStatus
 from tests.chaos.harness import ChaosMesh, Load, workload
+from tests.conftest import unavailable
 from tests.servers import ServerUnavailable
 
 S = TaskStatus
 
 
 @pytest.fixture
-def chaos() -> Iterator[ChaosMesh]:
+def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosMesh]:
+    """A fresh mesh on private servers; `@pytest.mark.mesh(lease_seconds=…)` overrides its settings."""
+    marker = request.node.get_closest_marker("mesh")
     try:
-        mesh = ChaosMesh()
+        mesh = ChaosMesh(**(marker.kwargs if marker else {}))
     except (ServerUnavailable, OSError) as exc:
-        from tests.conftest import _unavailable
-
-        _unavailable(f"cannot start chaos servers: {exc}")
+        unavailable(f"cannot start chaos servers: {exc}")
     try:
         yield mesh
     finally:
@@ -163,7 +164,8 @@ def test_frozen_worker_late_result_is_refused(chaos: ChaosMesh) -> None:
         load.stop()
         events = client.get(f"/tasks/{task['id']}/events").json()["items"]
     refused = [e for e in events if (e["detail"] or "").startswith("refused:")]
-    assert len(refused) == 1 and refused[0]["attempt"] == 1, events
+    from_frozen = [e for e in refused if e["worker_id"] != "reaper"]  # racing reapers are refused too
+    assert len(from_frozen) == 1 and from_frozen[0]["attempt"] == 1, events
     completed = [e for e in events if e["to_status"] == "COMPLETED" and e not in refused]
     assert len(completed) == 1 and completed[0]["attempt"] == 2
     report = chaos.settle(1 + len(load.ids))
@@ -171,6 +173,7 @@ def test_frozen_worker_late_result_is_refused(chaos: ChaosMesh) -> None:
     chaos.summary("frozen-worker", report, [task["id"], *load.ids])
 
 
+@pytest.mark.mesh(lease_seconds=15)  # this scenario is about draining, not leases: keep them out of it
 def test_sigterm_drains_without_failures(chaos: ChaosMesh) -> None:
     url = chaos.api()
     patient = chaos.worker(concurrency=30)
@@ -188,7 +191,8 @@ def test_sigterm_drains_without_failures(chaos: ChaosMesh) -> None:
     assert patient.wait(30) == 0 and hasty.wait(30) == 0
     chaos.worker(concurrency=30)
     report = chaos.settle(len(ids))
-    assert all(task.status is S.COMPLETED and task.retry_count == 0 for task in report.tasks.values())
+    failed = [(t.status, t.retry_count, t.last_error) for t in report.tasks.values() if t.retry_count or t.last_error]
+    assert failed == [] and all(task.status is S.COMPLETED for task in report.tasks.values())
     released = sum(
         1 for events in report.events.values() for e in events if (e.from_status, e.to_status) == (S.RUNNING, S.PENDING)
     )

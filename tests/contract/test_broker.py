@@ -76,8 +76,10 @@ async def test_a_stale_read_never_touches_a_newer_timer(broker: Broker) -> None:
 async def test_dead_letter_and_depths(broker: Broker) -> None:
     dead = ids(2)
     await broker.add_dead_letter(dead)
+    await broker.add_dead_letter(dead[:1])  # twice: still listed once
     await broker.push([(uuid.uuid4(), P.MEDIUM)])
     depths = await broker.depths()
     assert (depths.high, depths.medium, depths.low, depths.dead_letter) == (0, 1, 0, 2)
+    assert sorted(await broker.dead_letter_ids()) == sorted(dead)
     await broker.remove_dead_letter([dead[0]])
     assert await broker.dead_letter_ids() == [dead[1]]

@@ -78,7 +78,8 @@ class Broker(ABC):
         """Remove timers whatever their time (the task was cancelled)."""
 
     @abstractmethod
-    async def add_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None: ...
+    async def add_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None:
+        """Put ids at the head of the dead-letter list, each at most once (an id already there moves)."""
 
     @abstractmethod
     async def remove_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None: ...

@@ -108,6 +108,7 @@ class MemoryBroker(Broker):
 
     async def add_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None:
         self._check()
+        await self.remove_dead_letter(task_ids)
         self._dead_letter.extendleft(task_ids)
 
     async def remove_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None:

@@ -145,9 +145,12 @@ class RedisBroker(Broker):
                 await client.zrem(self.delayed, *map(str, task_ids))
 
     async def add_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None:
-        if task_ids:
-            async with self._guard() as client:
-                await client.lpush(self.dead_letter, *map(str, task_ids))
+        if task_ids:  # LREM + LPUSH in one transaction: a racing repair cannot leave a duplicate
+            async with self._guard() as client, client.pipeline(transaction=True) as pipe:
+                for task_id in map(str, task_ids):
+                    pipe.lrem(self.dead_letter, 0, task_id)
+                    pipe.lpush(self.dead_letter, task_id)
+                await pipe.execute()
 
     async def remove_dead_letter(self, task_ids: Sequence[uuid.UUID]) -> None:
         if task_ids:

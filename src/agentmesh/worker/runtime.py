@@ -46,7 +46,6 @@ class Slot:
 class WorkerState:
     in_flight: dict[uuid.UUID, Slot] = field(default_factory=dict)
     claiming: int = 0
-    draining: bool = False
 
 
 class Worker:
@@ -74,29 +73,38 @@ class Worker:
     def stop(self) -> None:
         """Begin a graceful drain: take no more work, let in-flight tasks finish."""
         self._stop.set()
+        self._slot_freed.set()  # wake a fetch loop waiting for a free slot
 
     async def run(self) -> None:
-        """Run until `stop()`, then drain within the grace period and deregister."""
+        """Run until `stop()`, then drain within the grace period and deregister.
+
+        The fetch loop is never cancelled mid-claim (a claim committed but not seen would
+        strand its task until the lease expires): it is asked to stop and finishes its
+        batch. Heartbeats go on during the drain, so a grace period longer than a lease
+        keeps the leases of the tasks still finishing.
+        """
         log.info("worker %s starting with concurrency %d", self.id, self.concurrency)
-        loops = {
-            "fetch": self._fetch_loop,
+        side_loops = {
             "heartbeat": self._heartbeat_loop,
             "scheduler": self._scheduler_loop,
             "reaper": self._reaper_loop,
             "reconciler": self._reconciler_loop,
         }
-        supervised = [asyncio.create_task(self._supervise(name, fn), name=name) for name, fn in loops.items()]
+        fetch = asyncio.create_task(self._supervise("fetch", self._fetch_loop), name="fetch")
+        sides = [asyncio.create_task(self._supervise(name, fn), name=name) for name, fn in side_loops.items()]
         stop_waiter = asyncio.create_task(self._stop.wait())
         try:
-            done, _ = await asyncio.wait([*supervised, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait([fetch, *sides, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
             crashed = [task for task in done if task is not stop_waiter and task.exception()]
         finally:
-            self.state.draining = True
-            for task in supervised:
-                task.cancel()
+            self.stop()
             stop_waiter.cancel()
-            await asyncio.gather(*supervised, return_exceptions=True)
+            await asyncio.gather(fetch, return_exceptions=True)
             await self._drain()
+            for task in sides:
+                task.cancel()
+            await asyncio.gather(*sides, return_exceptions=True)
+            await self._release_leftovers()
             await self._quietly(self.store.remove_worker(self.id))
         if crashed:
             raise RuntimeError(f"worker loop {crashed[0].get_name()!r} crashed") from crashed[0].exception()
@@ -123,7 +131,7 @@ class Worker:
         return self.concurrency - len(self.state.in_flight) - self.state.claiming
 
     async def _fetch_loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             free = self._free_slots()
             if free <= 0:
                 self._slot_freed.clear()
@@ -229,11 +237,14 @@ class Worker:
 
     # -- drain --------------------------------------------------------------------------
     async def _drain(self) -> None:
-        """Wait up to the grace period for in-flight tasks, then release the rest to PENDING."""
+        """Wait up to the grace period for in-flight tasks to finish."""
         running = [slot.runner for slot in self.state.in_flight.values() if slot.runner]
         if running:
             log.info("draining %d in-flight tasks (grace %.0fs)", len(running), self.settings.shutdown_grace)
             await asyncio.wait(running, timeout=self.settings.shutdown_grace)
+
+    async def _release_leftovers(self) -> None:
+        """Stop what did not finish in time and give it back to PENDING without counting a failure."""
         leftovers = list(self.state.in_flight.values())
         for slot in leftovers:
             slot.lost = True
