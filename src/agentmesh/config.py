@@ -39,12 +39,17 @@ class Settings(BaseSettings):
     reconcile_grace: float = Field(15.0, gt=0, validation_alias="AGENTMESH_RECONCILE_GRACE")
     # Testing only: "crash_after_commit" makes a producer die between the commit and the push.
     fault_injection: Literal["crash_after_commit"] | None = Field(None, validation_alias="AGENTMESH_FAULT_INJECTION")
-    api_keys: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="AGENTMESH_API_KEYS")
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="AGENTMESH_API_KEYS", repr=False)
     agents: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="AGENTMESH_AGENTS")
     db_pool_size: int = Field(10, ge=1, le=1000, validation_alias="AGENTMESH_DB_POOL_SIZE")
     host: str = Field("127.0.0.1", validation_alias="AGENTMESH_HOST")
     port: int = Field(8000, ge=0, le=65535, validation_alias="AGENTMESH_PORT")
     url: str = Field("http://127.0.0.1:8000", validation_alias="AGENTMESH_URL")
+    # Request limits of the Producer API (see agentmesh.api.limits). Depth stays far below the
+    # recursion limits of the JSON parser and encoders, so a limit breach is always a clean 4xx.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3, validation_alias="AGENTMESH_MAX_BODY_BYTES")
+    max_payload_depth: int = Field(32, ge=1, le=128, validation_alias="AGENTMESH_MAX_PAYLOAD_DEPTH")
+    max_payload_keys: int = Field(10_000, ge=1, le=10_000_000, validation_alias="AGENTMESH_MAX_PAYLOAD_KEYS")
 
     @field_validator("api_keys", "agents", mode="before")
     @classmethod
@@ -86,6 +91,11 @@ class Settings(BaseSettings):
                 f"unsupported scheme {scheme or value!r}: use sqlite:///path.db or postgresql://user:pw@host/db"
             )
         return value
+
+    def __repr_args__(self) -> Any:
+        """No secret in a repr (a log line, a test failure): URL passwords redacted, API keys left out."""
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if isinstance(value, str) else value
 
     @property
     def store_kind(self) -> str:
@@ -131,9 +141,13 @@ def _names_of(field: str) -> list[str]:
     return [str(alias or field)]
 
 
-_PASSWORD = re.compile(r"(?<=://)([^:/@]*):([^@]*)@")
+_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):([^\s/]*)@")
+_PASSWORD_PARAM = re.compile(r"(?i)\b(password|passwd|pwd)=([^&\s'\"]+)")
 
 
 def redact(url: str) -> str:
-    """Hide the password of a DSN or Redis URL, for logs and error messages."""
-    return _PASSWORD.sub(r"\1:***@", url)
+    """Hide passwords in a DSN or Redis URL (or any text holding one), for logs and error messages.
+
+    Covers `scheme://user:pw@host` and `?password=pw` / libpq `password=pw` forms.
+    """
+    return _PASSWORD_PARAM.sub(r"\1=***", _PASSWORD.sub(r"\1:***@", url))

@@ -1,7 +1,8 @@
-"""Request dependencies as `Annotated` aliases."""
+"""Request dependencies as `Annotated` aliases, and the API key check."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Annotated
 
@@ -19,18 +20,25 @@ MeshDep = Annotated[Mesh, Depends(get_mesh)]
 
 
 def keys_match(given: str, keys: tuple[str, ...]) -> bool:
-    """Constant-time check against every key: no early exit on a prefix or on the first match."""
-    given_bytes = given.encode()
+    """Constant-time check against every key: no early exit on a prefix or on the first match.
+
+    Both sides are hashed first, so the comparison does not even reveal a key's length.
+    """
+    given_digest = hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest()
     found = False
     for key in keys:
-        found |= hmac.compare_digest(given_bytes, key.encode())
+        found |= hmac.compare_digest(given_digest, hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest())
     return found
 
 
+def bearer_ok(authorization: str | None, keys: tuple[str, ...]) -> bool:
+    """Whether an `Authorization` header carries one of `keys` as a bearer token."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and keys_match(token.strip(), keys)
+
+
 def require_api_key(request: Request) -> None:
+    """Route-level guard, kept behind the app-wide `ApiKeyMiddleware` as a second line."""
     keys: tuple[str, ...] = request.app.state.mesh.settings.api_keys
-    if not keys:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not keys_match(token.strip(), keys):
+    if keys and not bearer_ok(request.headers.get("authorization"), keys):
         raise HTTPException(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})

@@ -4,26 +4,44 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from agentmesh.api.limits import active_limits, check_json, check_text
 from agentmesh.domain.task import Priority, Task, TaskEvent, TaskStatus
 
 MAX_BATCH = 1000
 MAX_LIST_LIMIT = 1000
+MAX_AGENT_TYPE = 200
+MAX_IDEMPOTENCY_KEY = 256
+MAX_TASK_RETRIES = 100
+MAX_DELAY_SECONDS = 366 * 24 * 3600
+
+# A string every backend stores verbatim: no U+0000, no lone surrogates (see agentmesh.api.limits).
+SafeText = Annotated[str, AfterValidator(check_text)]
 
 
 class TaskIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    agent_type: str = Field(min_length=1, max_length=200, examples=["CEDRIC_WRITER"])
-    payload: dict[str, Any] = Field(default_factory=dict, examples=[{"topic": "launch post"}])
+    agent_type: SafeText = Field(min_length=1, max_length=MAX_AGENT_TYPE, examples=["CEDRIC_WRITER"])
+    payload: dict[str, Any] = Field(
+        default_factory=dict, examples=[{"topic": "launch post"}],
+        description="JSON object, stored verbatim; no U+0000, no lone surrogates, integers within 64 bits, "
+        "nesting and key count limited (AGENTMESH_MAX_PAYLOAD_DEPTH, AGENTMESH_MAX_PAYLOAD_KEYS)",
+    )  # fmt: skip
     # FastAPI validates the parsed body in Python mode, where strict enums want instances: relax this one.
     priority: Priority | None = Field(None, strict=False, description="Lane; defaults to the agent's own lane")
-    idempotency_key: str | None = Field(None, min_length=1, max_length=256)
-    max_retries: int | None = Field(None, ge=0, le=100)
-    delay_seconds: float = Field(0.0, ge=0, le=366 * 24 * 3600)
+    idempotency_key: SafeText | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
+    max_retries: int | None = Field(None, ge=0, le=MAX_TASK_RETRIES)
+    delay_seconds: float = Field(0.0, ge=0, le=MAX_DELAY_SECONDS)
+
+    @field_validator("payload")
+    @classmethod
+    def _payload_within_limits(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        checked: dict[str, Any] = check_json(payload, active_limits())
+        return checked
 
 
 class BatchIn(BaseModel):
@@ -141,6 +159,9 @@ class Health(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    code: str
-    message: str
-    details: list[dict[str, Any]] | None = None
+    """Every 4xx and 5xx answer."""
+
+    code: str = Field(description="Stable machine-readable reason, e.g. invalid_request, not_found, unauthorized")
+    message: str = Field(description="What is wrong, for a human; names the field or the limit")
+    details: list[dict[str, Any]] | None = Field(None, description="Per-field validation errors")
+    request_id: str | None = Field(None, description="On 5xx: the X-Request-ID to quote when reporting it")

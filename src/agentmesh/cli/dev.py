@@ -7,7 +7,7 @@ import asyncio
 from rich.console import Console
 
 from agentmesh.cli.runtime import install_stop_signals, run_async, setup_logging
-from agentmesh.cli.serve import api_server, close_mesh, open_mesh
+from agentmesh.cli.serve import api_server, close_mesh, open_mesh, require_keys_off_loopback
 from agentmesh.config import Settings, redact
 from agentmesh.demo import run_demo
 from agentmesh.domain.retry import RetryPolicy
@@ -18,7 +18,8 @@ from agentmesh.worker.runtime import Worker
 console = Console(stderr=True)
 
 
-def serve_dev(settings: Settings, demo: bool, log_level: str) -> None:
+def serve_dev(settings: Settings, demo: bool, log_level: str, insecure: bool = False) -> None:
+    require_keys_off_loopback(settings, "dev", insecure)
     setup_logging(log_level)
 
     async def main() -> None:

@@ -6,8 +6,11 @@ import asyncio
 import logging
 import os
 import signal
+import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+
+from agentmesh.config import redact
 
 T = TypeVar("T")
 
@@ -17,6 +20,34 @@ def setup_logging(level: str = "INFO") -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s [%(process)d] %(message)s",
     )
+    install_log_redaction()
+
+
+def install_log_redaction() -> None:
+    """Every log record of the process, ours or a library's (uvicorn, redis-py, asyncpg), has its
+    message and traceback passed through `redact`, so a DSN or Redis URL never logs its password."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "redacts", False):
+        return
+
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: let the handler report it as usual
+            return record
+        redacted = redact(message)
+        if redacted != message:  # untouched otherwise: formatters such as uvicorn's read `args`
+            record.msg, record.args = redacted, None
+            record.__dict__.pop("color_message", None)
+        if record.exc_info and record.exc_info[1] is not None:
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            if redact(text) != text:
+                record.exc_text = redact(text)
+        return record
+
+    redacting_factory.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting_factory)
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 from collections.abc import Iterator
 
@@ -27,6 +28,26 @@ def require_shared_broker(settings: Settings, command: str) -> None:
             f"REDIS_ADDR is not set: `agentmesh {command}` runs as its own process and needs a shared broker; "
             "set REDIS_ADDR=host:port (or REDIS_URL), or run API and workers in one process with `agentmesh dev`"
         )
+
+
+def require_keys_off_loopback(settings: Settings, command: str, insecure: bool) -> None:
+    """Refuse to serve beyond this machine without API keys, unless told `--insecure` on purpose."""
+    if settings.api_keys or insecure or is_loopback(settings.host):
+        return
+    raise ConfigError(
+        f"refusing to listen on {settings.host} without API keys: set AGENTMESH_API_KEYS, listen on 127.0.0.1, "
+        f"or pass --insecure to `agentmesh {command}` to serve without authentication"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address; anything else (0.0.0.0, ::, a name) may be reachable from outside."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class ApiServer(uvicorn.Server):
@@ -68,8 +89,9 @@ async def close_mesh(mesh: Mesh) -> None:
     await mesh.store.close()
 
 
-def serve_api(settings: Settings, log_level: str) -> None:
+def serve_api(settings: Settings, log_level: str, insecure: bool = False) -> None:
     require_shared_broker(settings, "api")
+    require_keys_off_loopback(settings, "api", insecure)
     setup_logging(log_level)
 
     async def main() -> None:

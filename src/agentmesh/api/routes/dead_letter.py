@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from agentmesh.api.deps import MeshDep
 from agentmesh.api.routes.tasks import ERRORS, list_page
-from agentmesh.api.schemas import MAX_LIST_LIMIT, TaskList, TaskOut
+from agentmesh.api.schemas import MAX_AGENT_TYPE, MAX_LIST_LIMIT, SafeText, TaskList, TaskOut
 from agentmesh.domain.task import TaskStatus
 
 router = APIRouter(tags=["dead-letter"])
@@ -18,7 +18,7 @@ router = APIRouter(tags=["dead-letter"])
 @router.get("/dead-letter", response_model=TaskList, responses=ERRORS)
 async def list_dead_letter(
     mesh: MeshDep,
-    agent_type: Annotated[str | None, Query(max_length=200)] = None,
+    agent_type: Annotated[SafeText | None, Query(max_length=MAX_AGENT_TYPE)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 100,
     cursor: uuid.UUID | None = None,
 ) -> TaskList:

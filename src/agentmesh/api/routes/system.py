@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agentmesh.api.deps import MeshDep
-from agentmesh.api.errors import RETRY_AFTER_SECONDS, error
+from agentmesh.api.errors import RETRY_AFTER_SECONDS, error, request_id_of
 from agentmesh.api.routes.tasks import ERRORS
 from agentmesh.api.schemas import AgentList, AgentOut, Health, QueuesOut, WorkerList, WorkerOut
 from agentmesh.errors import BackendUnavailable
@@ -45,8 +45,8 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
-async def readyz(mesh: MeshDep) -> Response | Health:
+@router.get("/readyz", response_model=Health, responses=ERRORS)
+async def readyz(mesh: MeshDep, request: Request) -> Response | Health:
     """The store and the broker both answer."""
     health = {"store": "ok", "broker": "ok"}
     for name, backend in (("store", mesh.store), ("broker", mesh.broker)):
@@ -55,11 +55,15 @@ async def readyz(mesh: MeshDep) -> Response | Health:
         except BackendUnavailable:
             health[name] = "unavailable"
     if "unavailable" in health.values():
-        return error(503, "unavailable", f"not ready: {health}", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return error(503, "unavailable", f"not ready: {health}", headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                     request_id=request_id_of(request))  # fmt: skip
     return Health(status="ok", **health)
 
 
-@router.get("/metrics", response_class=Response)
+PROMETHEUS_TEXT = {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+@router.get("/metrics", response_class=Response, responses={200: PROMETHEUS_TEXT, **ERRORS})
 async def metrics(mesh: MeshDep) -> Response:
     """Prometheus text format; lane depths and task counts are read at scrape time."""
     try:

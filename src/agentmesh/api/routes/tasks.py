@@ -9,12 +9,14 @@ from fastapi import APIRouter, Query, Response
 
 from agentmesh.api.deps import MeshDep
 from agentmesh.api.schemas import (
+    MAX_AGENT_TYPE,
     MAX_LIST_LIMIT,
     BatchIn,
     BatchOut,
     ErrorOut,
     EventList,
     EventOut,
+    SafeText,
     TaskIn,
     TaskList,
     TaskOut,
@@ -26,7 +28,7 @@ from agentmesh.mesh import Mesh, TaskRequest
 router = APIRouter(tags=["tasks"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (400, 401, 404, 409, 413, 422, 503)
+    status: {"model": ErrorOut} for status in (400, 401, 404, 409, 413, 415, 422, 503)
 }
 
 
@@ -75,7 +77,7 @@ async def list_page(
 async def list_tasks(
     mesh: MeshDep,
     status: TaskStatus | None = None,
-    agent_type: Annotated[str | None, Query(max_length=200)] = None,
+    agent_type: Annotated[SafeText | None, Query(max_length=MAX_AGENT_TYPE)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 100,
     cursor: uuid.UUID | None = None,
 ) -> TaskList:
