@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from agentmesh.domain.task import Task, TaskEvent, TaskStatus
-from agentmesh.domain.transitions import is_allowed, is_refusal
+from agentmesh.domain.transitions import RESUMES, is_allowed, is_refusal
+from agentmesh.domain.workflow import Workflow
 from agentmesh.store import Store
 
 S = TaskStatus
@@ -43,7 +44,7 @@ def check_task(task: Task, events: list[TaskEvent]) -> list[str]:
     problems: list[str] = []
     if not task.status.terminal:
         problems.append(f"not terminal: {task.status}")
-    if not events or events[0].from_status is not None or events[0].to_status is not S.PENDING:
+    if not events or events[0].from_status is not None or events[0].to_status not in (S.PENDING, S.WAITING):
         problems.append("audit log does not start with submission")
     previous: TaskStatus | None = None
     last_attempt = 0
@@ -58,11 +59,7 @@ def check_task(task: Task, events: list[TaskEvent]) -> list[str]:
             problems.append(f"event {event.id} leaves {event.from_status} but the task was {previous}")
         if not is_allowed(event.from_status, event.to_status):
             problems.append(f"event {event.id}: transition {event.from_status} → {event.to_status} not allowed")
-        if (
-            previous is not None
-            and previous.terminal
-            and (previous, event.to_status) != (S.PERMANENT_FAILURE, S.PENDING)
-        ):
+        if previous is not None and previous.terminal and (previous, event.to_status) not in RESUMES:
             problems.append(f"event {event.id}: transition out of terminal {previous}")
         if event.to_status is S.RUNNING:
             if event.attempt <= last_attempt:
@@ -94,3 +91,15 @@ def check_all(report: Report, dead_letter_ids: Iterable[uuid.UUID] | None = None
         if dead != listed:
             violations.append(f"dead-letter list differs: missing {dead - listed}, extra {listed - dead}")
     return violations
+
+
+def check_dependencies(workflow: Workflow, events: dict[uuid.UUID, list[TaskEvent]]) -> list[str]:
+    """No step ran before every one of its dependencies had completed (audit ids are causally ordered)."""
+    by_step = {step.step_id: step.id for step in workflow.steps}
+    problems = []
+    for step, dependency in workflow.dependencies:
+        done = [e.id for e in events[by_step[dependency]] if (e.from_status, e.to_status) == (S.RUNNING, S.COMPLETED)]
+        for start in (e.id for e in events[by_step[step]] if (e.from_status, e.to_status) == (S.PENDING, S.RUNNING)):
+            if not done or start < done[0]:
+                problems.append(f"workflow {workflow.id}: {step} started (event {start}) before {dependency} completed")
+    return problems

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from agentmesh.errors import AgentMeshError
+from agentmesh.flow import WorkflowSpec
 
 TERMINAL = {"COMPLETED", "PERMANENT_FAILURE", "CANCELLED"}
 
@@ -84,6 +85,35 @@ class Client:
     def queues(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/queues")
         return result
+
+    def submit_workflow(self, workflow: WorkflowSpec | dict[str, Any]) -> dict[str, Any]:
+        body = workflow.to_json() if isinstance(workflow, WorkflowSpec) else workflow
+        result: dict[str, Any] = self._call("POST", "/workflows", json=body)
+        return result
+
+    def get_workflow(self, workflow_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/workflows/{workflow_id}")
+        return result
+
+    def list_workflows(self, **filters: Any) -> dict[str, Any]:
+        params = {key: value for key, value in filters.items() if value is not None}
+        result: dict[str, Any] = self._call("GET", "/workflows", params=params)
+        return result
+
+    def cancel_workflow(self, workflow_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/workflows/{workflow_id}/cancel")
+        return result
+
+    def wait_workflow(self, workflow_id: str, timeout: float = 300.0, poll: float = 0.25) -> dict[str, Any]:
+        """Follow a workflow until it is COMPLETED, FAILED or CANCELLED."""
+        deadline = time.monotonic() + timeout
+        while True:
+            workflow = self.get_workflow(workflow_id)
+            if workflow["status"] != "RUNNING":
+                return workflow
+            if time.monotonic() > deadline:
+                raise ClientError(f"workflow {workflow_id} still RUNNING after {timeout:.0f}s")
+            time.sleep(poll)
 
     def wait(self, task_id: str, timeout: float = 300.0, poll: float = 0.2) -> dict[str, Any]:
         """Follow a task until it is terminal; raise ClientError after `timeout` seconds."""

@@ -31,6 +31,10 @@ class TaskNotFound(AgentMeshError):
     """No task with that id."""
 
 
+class WorkflowNotFound(AgentMeshError):
+    """No workflow with that id."""
+
+
 class InvalidTransition(AgentMeshError):
     """The task is in a state that does not allow the requested change."""
 

@@ -21,6 +21,7 @@ from agentmesh.agents import AgentRegistry
 from agentmesh.broker import Broker, QueueDepths
 from agentmesh.config import Settings
 from agentmesh.domain.task import JSON, NewTask, Priority, Task, TaskStatus
+from agentmesh.domain.workflow import NewWorkflow, Workflow, check_dag
 from agentmesh.errors import BackendUnavailable, InvalidInput
 from agentmesh.metrics import SUBMITTED
 from agentmesh.store import Store, Submitted
@@ -38,6 +39,8 @@ class TaskRequest:
     max_retries: int | None = None
     delay_seconds: float = 0.0
     idempotency_key: str | None = None
+    step_id: str | None = None  # workflow steps only
+    depends_on: tuple[str, ...] = ()
 
 
 class Mesh:
@@ -67,6 +70,8 @@ class Mesh:
             delay_seconds=request.delay_seconds,
             idempotency_key=request.idempotency_key,
             request_hash=_fingerprint(request) if request.idempotency_key else None,
+            step_id=request.step_id,
+            depends_on=request.depends_on,
         )
 
     async def submit(self, requests: Sequence[TaskRequest]) -> list[Submitted]:
@@ -81,6 +86,25 @@ class Mesh:
             SUBMITTED.labels(task.agent_type).inc()
         await self.dispatch(created)
         return submitted
+
+    async def submit_workflow(
+        self, name: str, steps: Sequence[TaskRequest], idempotency_key: str | None = None
+    ) -> tuple[Workflow, bool]:
+        """Validate every step and the graph, commit it all at once, then push the steps ready to run."""
+        prepared = tuple(self.prepare(step) for step in steps)
+        check_dag(prepared)
+        request_hash = _workflow_fingerprint(name, steps) if idempotency_key else None
+        workflow, created = await self.store.submit_workflow(NewWorkflow(name, prepared, idempotency_key, request_hash))
+        if created:
+            await self.dispatch([step for step in workflow.steps if step.status is TaskStatus.PENDING])
+        return workflow, created
+
+    async def cancel_workflow(self, workflow_id: uuid.UUID) -> Workflow:
+        cancelled = await self.store.cancel_workflow(workflow_id)
+        await self._quietly(self.broker.unschedule(cancelled))
+        workflow = await self.store.get_workflow(workflow_id)
+        assert workflow is not None
+        return workflow
 
     async def dispatch(self, tasks: Sequence[Task]) -> None:
         """Push due tasks to their lanes and set timers for delayed ones; never raises."""
@@ -122,6 +146,13 @@ class Mesh:
             await operation
         except BackendUnavailable as exc:
             log.warning("broker update failed after commit: %s", exc)
+
+
+def _workflow_fingerprint(name: str, steps: Sequence[TaskRequest]) -> str:
+    body = [name, *(
+        [step.step_id, step.depends_on, _fingerprint(step)] for step in steps
+    )]  # fmt: skip
+    return hashlib.sha256(orjson.dumps(body)).hexdigest()
 
 
 def _fingerprint(request: TaskRequest) -> str:

@@ -18,7 +18,7 @@ from agentmesh.config import Settings
 from agentmesh.domain.task import TaskStatus
 from agentmesh.mesh import all_with_status
 from agentmesh.store import create_store
-from tests.invariants import Report, check_all, collect
+from tests.invariants import Report, check_all, check_dependencies, collect
 from tests.procs import Processes, run_cli, settings_env
 from tests.servers import PostgresServer, RedisServer
 
@@ -156,6 +156,24 @@ class ChaosMesh:
         finally:
             await broker.close()
             await store.close()
+
+    def check_workflows(self, workflow_ids: list[str], report: Report) -> dict[str, int]:
+        """Check the dependency rule of every workflow; return how many ended in each status."""
+        return asyncio.run(self._check_workflows(workflow_ids, report))
+
+    async def _check_workflows(self, workflow_ids: list[str], report: Report) -> dict[str, int]:
+        store = create_store(self.settings)
+        await store.open()
+        statuses: Counter[str] = Counter()
+        try:
+            for workflow_id in workflow_ids:
+                workflow = await store.get_workflow(uuid.UUID(workflow_id))
+                assert workflow is not None
+                statuses[workflow.status.value] += 1
+                assert check_dependencies(workflow, report.events) == []
+        finally:
+            await store.close()
+        return dict(statuses)
 
     def summary(self, name: str, report: Report, submitted: list[str], **extra: Any) -> str:
         stored = {str(task_id) for task_id in report.tasks}

@@ -58,6 +58,9 @@ def cpu_fraction(pids: list[int], seconds: float) -> dict[int, float]:
 def test_sigkill_workers_repeatedly(chaos: ChaosMesh) -> None:
     url = chaos.api()
     workers = [chaos.worker() for _ in range(3)]
+    squad = {"name": "squad", "steps": [{"id": "plan", "agent_type": "MAGNUS_STRATEGIST", "payload": {
+        "plan": {"writers": 5, "simulate": {"duration_ms": 300}}, "simulate": {"duration_ms": 300}}}]}  # fmt: skip
+    workflows = [httpx.post(f"{url}/workflows", json=squad).json()["id"] for _ in range(30)]
     load = Load(url, batch=100, pause=0.1).start()
     rng = random.Random(3)
     for _ in range(10):
@@ -68,9 +71,10 @@ def test_sigkill_workers_repeatedly(chaos: ChaosMesh) -> None:
         chaos.faults += 1
         workers.append(chaos.worker())
     load.stop()
-    report = chaos.settle(len(load.ids))
+    report = chaos.settle(len(load.ids) + 30 * 7)
     reaped = sum(1 for events in report.events.values() for e in events if "lease expired" in (e.detail or ""))
-    chaos.summary("sigkill-workers", report, load.ids, reaped_attempts=reaped)
+    assert chaos.check_workflows(workflows, report) == {"COMPLETED": 30}  # no step ran before its dependencies
+    chaos.summary("sigkill-workers", report, load.ids, reaped_attempts=reaped, workflows=len(workflows))
     assert len(report.tasks) >= 2000 and chaos.faults >= 10
 
 

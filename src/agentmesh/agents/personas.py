@@ -59,10 +59,25 @@ def _make_persona(name: str, role: str, output: str) -> object:
             raise SimulatedFailure(f"simulated failure {ctx.retry_count + 1} of {sim.fail_attempts}")
         if sim.fail_rate and random.random() < sim.fail_rate:
             raise SimulatedFailure(f"simulated random failure (rate {sim.fail_rate})")
-        return {"agent": name, "role": role, "attempt": ctx.attempt, "output": output}
+        plan = payload.get("plan")
+        if isinstance(plan, dict) and ctx.workflow_id is not None:
+            _fan_out(ctx, plan)
+        return {"agent": name, "role": role, "attempt": ctx.attempt, "output": output, "inputs": sorted(ctx.results)}
 
     persona.__name__ = name
     return persona
+
+
+def _fan_out(ctx: TaskContext, plan: dict[str, JSON]) -> None:
+    """The strategist's plan: N writer steps after this one, and an auditor after all the writers."""
+    child = {"simulate": plan["simulate"]} if isinstance(plan.get("simulate"), dict) else {}
+    after = [ctx.step_id or ""]
+    drafts = [
+        ctx.add_step(f"{ctx.step_id}.draft-{i}", "CEDRIC_WRITER", {"section": i, **child}, depends_on=after)
+        for i in range(int(plan.get("writers", 0)))
+    ]
+    if drafts and plan.get("audit", True):
+        ctx.add_step(f"{ctx.step_id}.audit", "LYRA_AUDITOR", dict(child), depends_on=drafts)
 
 
 def register_personas(registry: AgentRegistry) -> None:

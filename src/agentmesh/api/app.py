@@ -10,7 +10,8 @@ from fastapi import Depends, FastAPI
 from agentmesh import __version__
 from agentmesh.api.deps import require_api_key
 from agentmesh.api.errors import install_error_handlers
-from agentmesh.api.routes import dead_letter, system, tasks
+from agentmesh.api.middleware import install_middleware
+from agentmesh.api.routes import dead_letter, system, tasks, workflows
 from agentmesh.mesh import Mesh
 
 
@@ -37,9 +38,11 @@ def create_app(mesh: Mesh, *, manage_backends: bool = True) -> FastAPI:
     )
     app.state.mesh = mesh
     install_error_handlers(app)
+    install_middleware(app, mesh.settings)  # request ids, API keys on every path, body limits
     app.include_router(system.health_router)
     guarded = [Depends(require_api_key)]
     app.include_router(system.router, dependencies=guarded)
     app.include_router(tasks.router, dependencies=guarded)
     app.include_router(dead_letter.router, dependencies=guarded)
+    app.include_router(workflows.router, dependencies=guarded)
     return app

@@ -9,10 +9,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agentmesh.client import Client
-from agentmesh.config import Settings, load_settings
+from agentmesh.config import Settings, load_settings, redact
 from agentmesh.errors import AgentMeshError, ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="AgentMesh: orchestrate fleets of AI agents.")
@@ -27,6 +28,9 @@ AgentsOpt = Annotated[
     list[str] | None, typer.Option("--agents", help="Module(s) registering custom agents (AGENTMESH_AGENTS).")
 ]
 UrlOpt = Annotated[str | None, typer.Option("--url", help="API base URL (AGENTMESH_URL).")]
+InsecureOpt = Annotated[
+    bool, typer.Option("--insecure", help="Allow a non-loopback --host without AGENTMESH_API_KEYS (no authentication).")
+]
 
 
 def one_line_errors(fn: F) -> F:
@@ -37,10 +41,10 @@ def one_line_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConfigError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except AgentMeshError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -88,11 +92,12 @@ def api(
     port: Annotated[int | None, typer.Option(help="Port (AGENTMESH_PORT).")] = None,
     agents: AgentsOpt = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
+    insecure: InsecureOpt = False,
 ) -> None:
     """Run the Producer API (distributed mode: PostgreSQL or SQLite + Redis)."""
     from agentmesh.cli.serve import serve_api
 
-    serve_api(settings_with(host=host, port=port, agents=agents), log_level)
+    serve_api(settings_with(host=host, port=port, agents=agents), log_level, insecure)
 
 
 @app.command()
@@ -118,11 +123,12 @@ def dev(
     concurrency: Annotated[int | None, typer.Option(help="Tasks in flight (AGENTMESH_CONCURRENCY).")] = None,
     agents: AgentsOpt = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "warning",
+    insecure: InsecureOpt = False,
 ) -> None:
     """API and workers in one process: SQLite + in-process broker unless DB_DSN / REDIS_ADDR say otherwise."""
     from agentmesh.cli.dev import serve_dev
 
-    serve_dev(settings_with(host=host, port=port, concurrency=concurrency, agents=agents), demo, log_level)
+    serve_dev(settings_with(host=host, port=port, concurrency=concurrency, agents=agents), demo, log_level, insecure)
 
 
 # -- client ------------------------------------------------------------------------------
@@ -227,6 +233,60 @@ def dlq_requeue(task_ids: list[str], url: UrlOpt = None) -> None:
         for task_id in task_ids:
             task = api_client.requeue(task_id)
             out.print(f"{task['id']} → {task['status']}")
+
+
+workflow_app = typer.Typer(no_args_is_help=True, help="Submit and inspect workflows (DAGs of steps).")
+app.add_typer(workflow_app, name="workflow")
+
+
+@workflow_app.command("submit")
+@one_line_errors
+def workflow_submit(
+    file: Annotated[str, typer.Argument(help="Workflow definition, JSON or YAML: name, steps[{id, agent_type, …}].")],
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the workflow until it settles.")] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds.")] = 600.0,
+    url: UrlOpt = None,
+) -> None:
+    """Submit a workflow from a file and print it (drawn as a DAG with --wait)."""
+    import yaml
+
+    from agentmesh.cli.dag import render
+
+    try:
+        with open(file, encoding="utf-8") as handle:
+            body = yaml.safe_load(handle)  # YAML is a superset of JSON
+    except (OSError, yaml.YAMLError) as exc:
+        raise AgentMeshError(f"cannot read {file}: {exc}".splitlines()[0]) from None
+    if not isinstance(body, dict):
+        raise AgentMeshError(f"{file}: expected an object with name and steps")
+    with client(url) as api_client:
+        workflow = api_client.submit_workflow(body)
+        if not wait:
+            print_json(workflow)
+            return
+        with err.status(f"waiting for workflow {workflow['id']}…"):
+            workflow = api_client.wait_workflow(workflow["id"], timeout=timeout)
+    out.print(render(workflow))
+    if workflow["status"] != "COMPLETED":
+        raise typer.Exit(1)
+
+
+@workflow_app.command("get")
+@one_line_errors
+def workflow_get(
+    workflow_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the drawing.")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Show a workflow: its DAG with every step's state."""
+    from agentmesh.cli.dag import render
+
+    with client(url) as api_client:
+        workflow = api_client.get_workflow(workflow_id)
+    if as_json:
+        print_json(workflow)
+    else:
+        out.print(render(workflow))
 
 
 def run() -> None:

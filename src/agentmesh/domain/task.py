@@ -28,19 +28,23 @@ _RANK = {Priority.HIGH: 0, Priority.MEDIUM: 1, Priority.LOW: 2}
 
 
 class TaskStatus(enum.StrEnum):
+    WAITING = "WAITING"  # a workflow step whose dependencies have not all completed
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     RETRYING = "RETRYING"
     COMPLETED = "COMPLETED"
     PERMANENT_FAILURE = "PERMANENT_FAILURE"
     CANCELLED = "CANCELLED"
+    SKIPPED = "SKIPPED"  # a workflow step whose dependency failed for good; resumes if it is requeued
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL
 
 
-TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.PERMANENT_FAILURE, TaskStatus.CANCELLED})
+TERMINAL = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.PERMANENT_FAILURE, TaskStatus.CANCELLED, TaskStatus.SKIPPED}
+)
 
 
 def new_task_id() -> uuid.UUID:
@@ -60,6 +64,8 @@ class NewTask:
     idempotency_key: str | None = None
     request_hash: str | None = None
     id: uuid.UUID = field(default_factory=new_task_id)
+    step_id: str | None = None  # set for workflow steps
+    depends_on: tuple[str, ...] = ()  # step ids of the same workflow
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,8 @@ class Task:
     worker_id: str | None = None
     lease_expires_at: datetime | None = None
     request_hash: str | None = None
+    workflow_id: uuid.UUID | None = None
+    step_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,19 @@ ALLOWED: frozenset[tuple[S | None, S]] = frozenset(
         (S.RETRYING, S.CANCELLED),
         (S.RUNNING, S.CANCELLED),
         (S.PERMANENT_FAILURE, S.PENDING),  # requeued from the dead-letter queue
+        # workflow steps
+        (None, S.WAITING),  # submitted with dependencies
+        (S.WAITING, S.PENDING),  # the last dependency completed (same transaction)
+        (S.WAITING, S.SKIPPED),  # a dependency failed for good
+        (S.WAITING, S.CANCELLED),
+        (S.SKIPPED, S.WAITING),  # the failed dependency was requeued: the workflow resumes
+        (S.SKIPPED, S.CANCELLED),  # the workflow was cancelled
     }
 )
 
-CANCELLABLE = frozenset({S.PENDING, S.RETRYING, S.RUNNING})
+CANCELLABLE = frozenset({S.WAITING, S.PENDING, S.RETRYING, S.RUNNING})
+RESUMES = frozenset({(S.PERMANENT_FAILURE, S.PENDING), (S.SKIPPED, S.WAITING), (S.SKIPPED, S.CANCELLED)})
+"""The only ways out of a settled state: a requeue, a resumed workflow, a cancelled workflow."""
 
 REFUSED = "refused:"
 """Detail prefix of an audit row that records a refused late outcome: not a transition,

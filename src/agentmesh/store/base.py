@@ -15,6 +15,7 @@ from datetime import datetime
 
 from agentmesh.domain.retry import FailureDecision
 from agentmesh.domain.task import JSON, NewTask, Priority, Task, TaskEvent, TaskStatus
+from agentmesh.domain.workflow import NewWorkflow, Workflow, WorkflowStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,14 @@ class Promotion:
 
     ready: list[tuple[uuid.UUID, Priority]]  # PENDING and due: push to their lanes
     drop: list[uuid.UUID]  # gone, running or finished: forget the timer
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """A workflow step's completion: whether it was recorded, and the steps it made ready."""
+
+    done: bool
+    ready: list[tuple[uuid.UUID, Priority]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +156,42 @@ class Store(ABC):
     @abstractmethod
     async def requeue(self, task_id: uuid.UUID) -> Task:
         """PERMANENT_FAILURE → PENDING with counters reset; raises like `cancel`."""
+
+    # -- workflows --------------------------------------------------------------------
+    @abstractmethod
+    async def submit_workflow(self, workflow: NewWorkflow) -> tuple[Workflow, bool]:
+        """Insert the workflow and its steps in one transaction; False: an earlier identical request.
+
+        Steps without dependencies are PENDING, the others WAITING. Raises
+        `IdempotencyConflict` when the key was used with another body.
+        """
+
+    @abstractmethod
+    async def complete_step(
+        self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON, new_steps: Sequence[NewTask]
+    ) -> StepOutcome:
+        """Complete a workflow step (fenced), add the steps it created and promote ready dependents, atomically.
+
+        Raises `InvalidWorkflow` (nothing written) when the new steps do not fit the workflow.
+        """
+
+    @abstractmethod
+    async def dependency_results(self, task_id: uuid.UUID) -> dict[str, JSON]:
+        """Results of a step's dependencies, by step id."""
+
+    @abstractmethod
+    async def get_workflow(self, workflow_id: uuid.UUID) -> Workflow | None:
+        """The workflow with every step and dependency edge."""
+
+    @abstractmethod
+    async def list_workflows(
+        self, *, status: WorkflowStatus | None = None, limit: int = 100, before: uuid.UUID | None = None
+    ) -> list[Workflow]:
+        """Newest first, without steps."""
+
+    @abstractmethod
+    async def cancel_workflow(self, workflow_id: uuid.UUID) -> list[uuid.UUID]:
+        """Cancel every unfinished step; return their ids. Raises `WorkflowNotFound` / `InvalidTransition`."""
 
     # -- worker registry --------------------------------------------------------------
     @abstractmethod

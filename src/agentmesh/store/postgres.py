@@ -15,16 +15,18 @@ from agentmesh.config import redact
 from agentmesh.domain.retry import FailureDecision
 from agentmesh.domain.task import JSON, NewTask, Priority, Task, TaskEvent, TaskStatus
 from agentmesh.domain.transitions import CANCELLABLE
+from agentmesh.domain.workflow import NewWorkflow, Workflow, WorkflowStatus, check_dag
 from agentmesh.errors import (
     IdempotencyConflict,
     InvalidInput,
     InvalidTransition,
     StoreUnavailable,
     TaskNotFound,
+    WorkflowNotFound,
 )
 from agentmesh.migrations import load_migrations
 from agentmesh.store._queries import load_queries
-from agentmesh.store.base import Promotion, Store, Submitted, WorkerInfo
+from agentmesh.store.base import Promotion, StepOutcome, Store, Submitted, WorkerInfo
 
 Q = load_queries("postgres.sql")
 
@@ -222,11 +224,13 @@ class PostgresStore(Store):
     async def fail(
         self, task_id: uuid.UUID, attempt: int, worker_id: str, error: str, decision: FailureDecision
     ) -> Task | None:
-        async with self._conn() as conn:
+        async with self._conn(transaction=True) as conn:
             row = await conn.fetchrow(
                 Q["fail"], task_id, attempt, worker_id, error, decision.status.value,
                 decision.retry_count, decision.delay,
             )  # fmt: skip
+            if row and row["workflow_id"] and row["status"] == TaskStatus.PERMANENT_FAILURE:
+                await conn.execute(Q["settle_dependents"], task_id, "SKIPPED", "a dependency failed for good")
         return _task(row) if row else None
 
     async def release(self, task_id: uuid.UUID, attempt: int, worker_id: str) -> bool:
@@ -276,6 +280,8 @@ class PostgresStore(Store):
             await conn.execute(
                 Q["log_event"], task_id, current.status.value, "CANCELLED", current.attempt, None, "cancelled"
             )
+            if current.workflow_id:
+                await conn.execute(Q["settle_dependents"], task_id, "CANCELLED", "a dependency was cancelled")
         return _task(row)
 
     async def requeue(self, task_id: uuid.UUID) -> Task:
@@ -288,6 +294,8 @@ class PostgresStore(Store):
                 Q["log_event"], task_id, "PERMANENT_FAILURE", "PENDING", current.attempt, None,
                 "requeued from the dead-letter queue",
             )  # fmt: skip
+            if current.workflow_id:
+                await conn.execute(Q["resume_dependents"], task_id)
         return _task(row)
 
     async def _locked(self, conn: asyncpg.Connection, task_id: uuid.UUID) -> Task:
@@ -295,6 +303,83 @@ class PostgresStore(Store):
         if row is None:
             raise TaskNotFound(f"no task {task_id}")
         return _task(row)
+
+    # -- workflows --------------------------------------------------------------------
+    async def submit_workflow(self, workflow: NewWorkflow) -> tuple[Workflow, bool]:
+        workflow = workflow.with_id()
+        assert workflow.id is not None
+        async with self._conn(transaction=True) as conn:
+            created = await conn.fetchval(
+                Q["insert_workflow"], workflow.id, workflow.name, workflow.idempotency_key, workflow.request_hash
+            )
+            if created is None:
+                earlier = await conn.fetchrow(Q["workflow_by_idempotency_key"], workflow.idempotency_key)
+                if earlier["request_hash"] != workflow.request_hash:
+                    raise IdempotencyConflict(
+                        f"idempotency key {workflow.idempotency_key!r} was already used with a different workflow"
+                    )
+                workflow_id = earlier["id"]
+            else:
+                workflow_id = workflow.id
+                await _insert_steps(conn, workflow_id, workflow.steps, {})
+        found = await self.get_workflow(workflow_id)
+        assert found is not None
+        return found, created is not None
+
+    async def complete_step(
+        self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON, new_steps: Sequence[NewTask]
+    ) -> StepOutcome:
+        async with self._conn(transaction=True) as conn:
+            if not await conn.fetchval(Q["complete"], task_id, attempt, worker_id, result):
+                return StepOutcome(False, [])
+            released = await conn.fetch(Q["release_dependents"], task_id)
+            ready = [(row["id"], Priority(row["priority"])) for row in released]
+            if new_steps:
+                workflow_id = await conn.fetchval("SELECT workflow_id FROM tasks WHERE id = $1", task_id)
+                existing = {row["step_id"]: row for row in await conn.fetch(Q["workflow_steps"], workflow_id)}
+                check_dag(new_steps, existing)
+                referenced = sorted({existing[d]["id"] for step in new_steps for d in step.depends_on if d in existing})
+                locked = await conn.fetch(Q["lock_tasks"], referenced)  # their status cannot change under us now
+                statuses = {row["step_id"]: TaskStatus(row["status"]) for row in locked}
+                added = await _insert_steps(conn, workflow_id, new_steps, {
+                    step_id: (row["id"], statuses.get(step_id, TaskStatus(row["status"])))
+                    for step_id, row in existing.items()
+                })  # fmt: skip
+                ready += [(task.id, task.priority) for task in added if task.status is TaskStatus.PENDING]
+        return StepOutcome(True, ready)
+
+    async def dependency_results(self, task_id: uuid.UUID) -> dict[str, JSON]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(Q["dependency_results"], task_id)
+        return {row["step_id"]: row["result"] for row in rows}
+
+    async def get_workflow(self, workflow_id: uuid.UUID) -> Workflow | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(Q["workflow_rows"], workflow_id, None, None, 1)
+            if row is None:
+                return None
+            steps = await conn.fetch(Q["workflow_steps"], workflow_id)
+            edges = await conn.fetch(Q["workflow_edges"], workflow_id)
+        return _workflow(row, [_task(step) for step in steps], [(e["step"], e["depends_on"]) for e in edges])
+
+    async def list_workflows(
+        self, *, status: WorkflowStatus | None = None, limit: int = 100, before: uuid.UUID | None = None
+    ) -> list[Workflow]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(Q["workflow_rows"], None, before, status.value if status else None, limit)
+        return [_workflow(row, [], []) for row in rows]
+
+    async def cancel_workflow(self, workflow_id: uuid.UUID) -> list[uuid.UUID]:
+        async with self._conn(transaction=True) as conn:
+            row = await conn.fetchrow("SELECT id FROM workflows WHERE id = $1 FOR UPDATE", workflow_id)
+            current = await conn.fetchrow(Q["workflow_rows"], workflow_id, None, None, 1)
+            if row is None or current is None:
+                raise WorkflowNotFound(f"no workflow {workflow_id}")
+            if current["status"] in (WorkflowStatus.CANCELLED, WorkflowStatus.COMPLETED):
+                raise InvalidTransition(f"workflow {workflow_id} is already {current['status']}")
+            cancelled = [r["id"] for r in await conn.fetch(Q["cancel_workflow_steps"], workflow_id)]
+            await conn.execute(Q["mark_workflow_cancelled"], workflow_id)
+        return cancelled
 
     # -- worker registry --------------------------------------------------------------
     async def record_worker(self, worker_id: str, host: str, pid: int, concurrency: int, in_flight: int) -> None:
@@ -360,6 +445,45 @@ def _task(row: asyncpg.Record) -> Task:
         worker_id=row["worker_id"],
         lease_expires_at=row["lease_expires_at"],
         request_hash=row["request_hash"],
+        workflow_id=row["workflow_id"],
+        step_id=row["step_id"],
+    )
+
+
+async def _insert_steps(
+    conn: asyncpg.Connection,
+    workflow_id: uuid.UUID,
+    steps: Sequence[NewTask],
+    existing: dict[str, tuple[uuid.UUID, TaskStatus]],
+) -> list[Task]:
+    """Insert steps and their dependency edges; a step waits for every dependency not COMPLETED."""
+    ids = {step_id: task_id for step_id, (task_id, _) in existing.items()}
+    ids.update({step.step_id or "": step.id for step in steps})
+    done = {step_id for step_id, (_, status) in existing.items() if status is TaskStatus.COMPLETED}
+    columns: list[list[Any]] = [[] for _ in range(8)]
+    for step in steps:
+        pending = sum(1 for dependency in step.depends_on if dependency not in done)
+        values = (step.id, step.agent_type, step.priority.value, step.payload, step.max_retries, step.step_id,
+                  step.delay_seconds, pending)  # fmt: skip
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    rows = await conn.fetch(Q["insert_steps"], workflow_id, *columns)
+    edges = [(step.id, ids[dependency]) for step in steps for dependency in step.depends_on]
+    if edges:
+        await conn.execute(Q["insert_dependencies"], [a for a, _ in edges], [b for _, b in edges])
+    return [_task(row) for row in rows]
+
+
+def _workflow(row: asyncpg.Record, steps: list[Task], edges: list[tuple[str, str]]) -> Workflow:
+    return Workflow(
+        id=row["id"],
+        name=row["name"],
+        status=WorkflowStatus(row["status"]),
+        idempotency_key=row["idempotency_key"],
+        created_at=row["created_at"],
+        cancelled_at=row["cancelled_at"],
+        steps=tuple(steps),
+        dependencies=tuple(sorted(edges)),
     )
 
 

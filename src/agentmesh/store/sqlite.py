@@ -24,16 +24,18 @@ import orjson
 from agentmesh.domain.retry import FailureDecision
 from agentmesh.domain.task import JSON, NewTask, Priority, Task, TaskEvent, TaskStatus
 from agentmesh.domain.transitions import CANCELLABLE
+from agentmesh.domain.workflow import NewWorkflow, Workflow, WorkflowStatus, check_dag
 from agentmesh.errors import (
     IdempotencyConflict,
     InvalidInput,
     InvalidTransition,
     StoreUnavailable,
     TaskNotFound,
+    WorkflowNotFound,
 )
 from agentmesh.migrations import load_migrations
 from agentmesh.store._queries import load_queries
-from agentmesh.store.base import Promotion, Store, Submitted, WorkerInfo
+from agentmesh.store.base import Promotion, StepOutcome, Store, Submitted, WorkerInfo
 
 Q = load_queries("sqlite.sql")
 
@@ -78,6 +80,9 @@ class SqliteStore(Store):
             needed = ".".join(map(str, MIN_VERSION))
             raise StoreUnavailable(f"SQLite {needed}+ is required, this Python has {sqlite3.sqlite_version}")
         try:
+            # Probe with plain sqlite3 first: a failed aiosqlite.connect leaves its thread to report
+            # to an event loop that may be gone by then.
+            await asyncio.to_thread(_probe, self._path)
             self._writer = await aiosqlite.connect(self._path, isolation_level=None)
             await _prepare(self._writer)
             await _enable_wal(self._writer)
@@ -138,6 +143,17 @@ class SqliteStore(Store):
     async def _read(self, query: str, params: Params | None = None) -> list[sqlite3.Row]:
         async with self._read_lock, self._guard():
             return list(await self._open_connection(self._reader).execute_fetchall(query, params))
+
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Several reads that see one state of the file: a read transaction on the reader."""
+        async with self._read_lock, self._guard():
+            conn = self._open_connection(self._reader)
+            await conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                await conn.rollback()
 
     async def migrate(self) -> list[int]:
         applied: list[int] = []
@@ -241,15 +257,9 @@ class SqliteStore(Store):
         return {uuid.UUID(row["id"]) for row in rows}
 
     async def complete(self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON) -> bool:
-        params = {"id": str(task_id), "attempt": attempt, "result": None if result is None else _json(result)}
+        stored = None if result is None else _json(result)
         async with self._write() as (conn, now):
-            rows = list(await conn.execute_fetchall(Q["complete"], {**params, "now": _text(now)}))
-            if rows:
-                event = _event_params(now, task_id, TaskStatus.RUNNING, TaskStatus.COMPLETED, attempt, worker_id)
-                await conn.execute(Q["log_event"], event)
-            else:
-                await _log_refusal(conn, now, task_id, attempt, worker_id, "COMPLETED")
-        return bool(rows)
+            return await _complete(conn, now, task_id, attempt, worker_id, stored)
 
     async def fail(
         self, task_id: uuid.UUID, attempt: int, worker_id: str, error: str, decision: FailureDecision
@@ -268,6 +278,8 @@ class SqliteStore(Store):
             if task is not None:
                 event = _event_params(now, task_id, TaskStatus.RUNNING, task.status, attempt, worker_id, error)
                 await conn.execute(Q["log_event"], event)
+                if task.workflow_id and task.status is TaskStatus.PERMANENT_FAILURE:
+                    await _settle_dependents(conn, now, task_id, TaskStatus.SKIPPED, "a dependency failed for good")
             else:
                 await _log_refusal(conn, now, task_id, attempt, worker_id, "failure")
         return task
@@ -338,6 +350,8 @@ class SqliteStore(Store):
                 now, task_id, current.status, TaskStatus.CANCELLED, current.attempt, detail="cancelled"
             )
             await conn.execute(Q["log_event"], event)
+            if current.workflow_id:
+                await _settle_dependents(conn, now, task_id, TaskStatus.CANCELLED, "a dependency was cancelled")
         return task
 
     async def requeue(self, task_id: uuid.UUID) -> Task:
@@ -356,7 +370,102 @@ class SqliteStore(Store):
                 "requeued from the dead-letter queue",
             )
             await conn.execute(Q["log_event"], event)
+            if current.workflow_id:
+                await _resume_dependents(conn, now, task_id)
         return task
+
+    # -- workflows --------------------------------------------------------------------
+    async def submit_workflow(self, workflow: NewWorkflow) -> tuple[Workflow, bool]:
+        workflow = workflow.with_id()
+        assert workflow.id is not None
+        async with self._write() as (conn, now):
+            params = {
+                "id": str(workflow.id),
+                "name": workflow.name,
+                "idempotency_key": workflow.idempotency_key,
+                "request_hash": workflow.request_hash,
+                "now": _text(now),
+            }
+            created = bool(list(await conn.execute_fetchall(Q["insert_workflow"], params)))
+            if created:
+                workflow_id = workflow.id
+                await _insert_steps(conn, now, workflow_id, workflow.steps, {})
+            else:
+                key = {"idempotency_key": workflow.idempotency_key}
+                earlier = next(iter(await conn.execute_fetchall(Q["workflow_by_idempotency_key"], key)))
+                if earlier["request_hash"] != workflow.request_hash:
+                    raise IdempotencyConflict(
+                        f"idempotency key {workflow.idempotency_key!r} was already used with a different workflow"
+                    )
+                workflow_id = uuid.UUID(earlier["id"])
+        found = await self.get_workflow(workflow_id)
+        assert found is not None
+        return found, created
+
+    async def complete_step(
+        self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON, new_steps: Sequence[NewTask]
+    ) -> StepOutcome:
+        stored = None if result is None else _json(result)
+        async with self._write() as (conn, now):
+            if not await _complete(conn, now, task_id, attempt, worker_id, stored):
+                return StepOutcome(False, [])
+            ready = await _release_dependents(conn, now, task_id)
+            if new_steps:
+                step = await _one(conn, Q["get_task"], task_id, now)
+                params = {"workflow_id": str(step.workflow_id) if step.workflow_id else None}
+                existing = {
+                    row["step_id"]: (uuid.UUID(row["id"]), TaskStatus(row["status"]))
+                    for row in await conn.execute_fetchall(Q["workflow_steps"], params)
+                }  # the write lock is held: their status cannot change under us
+                check_dag(new_steps, existing)  # InvalidWorkflow rolls back the completion too
+                added = await _insert_steps(conn, now, step.workflow_id, new_steps, existing)
+                ready += [(task.id, task.priority) for task in added if task.status is TaskStatus.PENDING]
+        return StepOutcome(True, ready)
+
+    async def dependency_results(self, task_id: uuid.UUID) -> dict[str, JSON]:
+        rows = await self._read(Q["dependency_results"], {"id": str(task_id)})
+        return {row["step_id"]: None if row["result"] is None else orjson.loads(row["result"]) for row in rows}
+
+    async def get_workflow(self, workflow_id: uuid.UUID) -> Workflow | None:
+        params = {"id": str(workflow_id), "workflow_id": str(workflow_id)}
+        async with self._snapshot() as conn:
+            rows = list(await conn.execute_fetchall(Q["workflow_row"], params))
+            if not rows:
+                return None
+            steps = await conn.execute_fetchall(Q["workflow_steps"], params)
+            edges = await conn.execute_fetchall(Q["workflow_edges"], params)
+        return _workflow(rows[0], [_task(step) for step in steps], [(e["step"], e["depends_on"]) for e in edges])
+
+    async def list_workflows(
+        self, *, status: WorkflowStatus | None = None, limit: int = 100, before: uuid.UUID | None = None
+    ) -> list[Workflow]:
+        params = {
+            "status": status.value if status is not None else None,
+            "before": str(before) if before is not None else None,
+            "limit": limit,
+        }
+        return [_workflow(row, [], []) for row in await self._read(Q["workflow_rows"], params)]
+
+    async def cancel_workflow(self, workflow_id: uuid.UUID) -> list[uuid.UUID]:
+        params = {"id": str(workflow_id), "workflow_id": str(workflow_id)}
+        async with self._write() as (conn, now):
+            rows = list(await conn.execute_fetchall(Q["workflow_row"], params))
+            if not rows:
+                raise WorkflowNotFound(f"no workflow {workflow_id}")
+            status = rows[0]["status"]
+            if status in (WorkflowStatus.CANCELLED, WorkflowStatus.COMPLETED):
+                raise InvalidTransition(f"workflow {workflow_id} is already {status}")
+            unfinished = list(await conn.execute_fetchall(Q["unfinished_workflow_steps"], params))
+            ids = _json([row["id"] for row in unfinished])
+            await conn.execute(Q["cancel_workflow_steps"], {"ids": ids, "now": _text(now)})
+            previous = [(row["id"], TaskStatus(row["status"]), row["attempt"]) for row in unfinished]
+            events = [
+                _event_params(now, step, status, TaskStatus.CANCELLED, attempt, detail="workflow cancelled")
+                for step, status, attempt in previous
+            ]
+            await conn.executemany(Q["log_event"], events)
+            await conn.execute(Q["mark_workflow_cancelled"], {"id": str(workflow_id), "now": _text(now)})
+        return [uuid.UUID(row["id"]) for row in unfinished]
 
     # -- worker registry --------------------------------------------------------------
     async def record_worker(self, worker_id: str, host: str, pid: int, concurrency: int, in_flight: int) -> None:
@@ -379,6 +488,10 @@ class SqliteStore(Store):
         since = _text(datetime.now(UTC) - timedelta(seconds=seen_within))
         rows = await self._read(Q["list_workers"], {"since": since})
         return [_worker(row) for row in rows]
+
+
+def _probe(path: str) -> None:
+    sqlite3.connect(path).close()
 
 
 async def _prepare(conn: aiosqlite.Connection, *statements: str) -> None:
@@ -434,6 +547,87 @@ async def _existing_for_keys(conn: aiosqlite.Connection, skipped: list[NewTask])
                 f"idempotency key {task.idempotency_key!r} was already used with a different request"
             )
     return existing
+
+
+async def _complete(
+    conn: aiosqlite.Connection, now: datetime, task_id: uuid.UUID, attempt: int, worker_id: str, result: str | None
+) -> bool:
+    """The fenced RUNNING → COMPLETED write and its event, or the refusal row; `result` is JSON text."""
+    params = {"id": str(task_id), "attempt": attempt, "result": result, "now": _text(now)}
+    rows = list(await conn.execute_fetchall(Q["complete"], params))
+    if rows:
+        event = _event_params(now, task_id, TaskStatus.RUNNING, TaskStatus.COMPLETED, attempt, worker_id)
+        await conn.execute(Q["log_event"], event)
+    else:
+        await _log_refusal(conn, now, task_id, attempt, worker_id, "COMPLETED")
+    return bool(rows)
+
+
+async def _insert_steps(
+    conn: aiosqlite.Connection,
+    now: datetime,
+    workflow_id: uuid.UUID | None,
+    steps: Sequence[NewTask],
+    existing: dict[str, tuple[uuid.UUID, TaskStatus]],
+) -> list[Task]:
+    """Insert steps, their events and dependency edges; a step waits for every dependency not COMPLETED."""
+    ids = {step_id: task_id for step_id, (task_id, _) in existing.items()}
+    ids.update({step.step_id or "": step.id for step in steps})
+    done = {step_id for step_id, (_, status) in existing.items() if status is TaskStatus.COMPLETED}
+    batch = [
+        {
+            **_new_task_row(step, now),
+            "step_id": step.step_id,
+            "pending_deps": sum(1 for dependency in step.depends_on if dependency not in done),
+        }
+        for step in steps
+    ]
+    params = {"batch": _json(batch), "workflow_id": str(workflow_id) if workflow_id else None, "now": _text(now)}
+    added = [_task(row) for row in await conn.execute_fetchall(Q["insert_steps"], params)]
+    events = [_event_params(now, task.id, None, task.status, 0, detail="submitted") for task in added]
+    await conn.executemany(Q["log_event"], events)
+    edges = [[str(step.id), str(ids[dependency])] for step in steps for dependency in step.depends_on]
+    if edges:
+        await conn.execute(Q["insert_dependencies"], {"edges": _json(edges)})
+    return added
+
+
+async def _release_dependents(
+    conn: aiosqlite.Connection, now: datetime, task_id: uuid.UUID
+) -> list[tuple[uuid.UUID, Priority]]:
+    """Step `task_id` completed: each WAITING dependent loses a pending dependency; at zero it is PENDING."""
+    rows = await conn.execute_fetchall(Q["release_dependents"], {"id": str(task_id), "now": _text(now)})
+    ready = sorted((row for row in rows if row["status"] == TaskStatus.PENDING), key=lambda row: str(row["id"]))
+    events = [
+        _event_params(
+            now, row["id"], TaskStatus.WAITING, TaskStatus.PENDING, row["attempt"], detail="dependencies completed"
+        )
+        for row in ready
+    ]
+    await conn.executemany(Q["log_event"], events)
+    return [(uuid.UUID(row["id"]), Priority(row["priority"])) for row in ready]
+
+
+async def _settle_dependents(
+    conn: aiosqlite.Connection, now: datetime, task_id: uuid.UUID, to: TaskStatus, detail: str
+) -> None:
+    """Every step downstream of `task_id` still WAITING becomes `to` (SKIPPED or CANCELLED)."""
+    params = {"id": str(task_id), "status": to.value, "now": _text(now)}
+    rows = await conn.execute_fetchall(Q["settle_dependents"], params)
+    events = [_event_params(now, row["id"], TaskStatus.WAITING, to, row["attempt"], detail=detail) for row in rows]
+    await conn.executemany(Q["log_event"], events)
+
+
+async def _resume_dependents(conn: aiosqlite.Connection, now: datetime, task_id: uuid.UUID) -> None:
+    """The failed step `task_id` was requeued: SKIPPED steps downstream wait again for what is unfinished."""
+    rows = await conn.execute_fetchall(Q["resume_dependents"], {"id": str(task_id), "now": _text(now)})
+    events = [
+        _event_params(
+            now, row["id"], TaskStatus.SKIPPED, TaskStatus.WAITING, row["attempt"], detail="dependency requeued"
+        )
+        for row in rows
+    ]
+    await conn.executemany(Q["log_event"], events)
 
 
 async def _one(conn: aiosqlite.Connection, query: str, task_id: uuid.UUID, now: datetime) -> Task:
@@ -551,6 +745,21 @@ def _task(row: sqlite3.Row) -> Task:
         worker_id=row["worker_id"],
         lease_expires_at=_maybe_time(row["lease_expires_at"]),
         request_hash=row["request_hash"],
+        workflow_id=None if row["workflow_id"] is None else uuid.UUID(row["workflow_id"]),
+        step_id=row["step_id"],
+    )
+
+
+def _workflow(row: sqlite3.Row, steps: list[Task], edges: list[tuple[str, str]]) -> Workflow:
+    return Workflow(
+        id=uuid.UUID(row["id"]),
+        name=row["name"],
+        status=WorkflowStatus(row["status"]),
+        idempotency_key=row["idempotency_key"],
+        created_at=_time(row["created_at"]),
+        cancelled_at=_maybe_time(row["cancelled_at"]),
+        steps=tuple(steps),
+        dependencies=tuple(sorted(edges)),
     )
 
 

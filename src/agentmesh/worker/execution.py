@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agentmesh.agents import Abort, AgentRegistry, Retry, TaskContext
+from agentmesh.agents.context import StepRequest
 from agentmesh.broker import Broker
 from agentmesh.domain.retry import RetryPolicy, decide_failure
-from agentmesh.domain.task import JSON, Task, TaskStatus
+from agentmesh.domain.task import JSON, NewTask, Task, TaskStatus
 from agentmesh.errors import BackendUnavailable, InvalidInput, UnknownAgent
+from agentmesh.mesh import TaskRequest
 from agentmesh.metrics import COMPLETED, DEAD_LETTERED, DURATION, FAILED, RETRIED
 from agentmesh.store import Store
 
@@ -29,34 +32,44 @@ class Executor:
     """Everything between a claimed task and its recorded outcome."""
 
     def __init__(
-        self, store: Store, broker: Broker, agents: AgentRegistry, policy: RetryPolicy, worker_id: str
+        self,
+        store: Store,
+        broker: Broker,
+        agents: AgentRegistry,
+        policy: RetryPolicy,
+        worker_id: str,
+        prepare: Callable[[TaskRequest], NewTask],
     ) -> None:
         self.store = store
         self.broker = broker
         self.agents = agents
         self.policy = policy
         self.worker_id = worker_id
+        self.prepare = prepare  # validates dynamic steps like submitted ones (Mesh.prepare)
 
     async def execute(self, task: Task) -> None:
         started = time.perf_counter()
-        outcome = await self._invoke(task)
+        ctx = TaskContext(
+            task_id=task.id, agent_type=task.agent_type, priority=task.priority, payload=task.payload,
+            attempt=task.attempt, retry_count=task.retry_count, max_retries=task.max_retries,
+            worker_id=self.worker_id, workflow_id=task.workflow_id, step_id=task.step_id,
+            results=await self.store.dependency_results(task.id) if task.workflow_id else {},
+        )  # fmt: skip
+        outcome = await self._invoke(ctx)
         if isinstance(outcome, AgentFailure):
             await self._record_failure(task, outcome)
             label = "failed"
+        elif task.workflow_id:
+            label = "completed" if await self._record_step_success(task, outcome, ctx.new_steps) else "fenced"
         else:
             label = "completed" if await self._record_success(task, outcome) else "fenced"
         DURATION.labels(task.agent_type, label).observe(time.perf_counter() - started)
 
-    async def _invoke(self, task: Task) -> JSON | AgentFailure:
+    async def _invoke(self, ctx: TaskContext) -> JSON | AgentFailure:
         try:
-            spec = self.agents.get(task.agent_type)
+            spec = self.agents.get(ctx.agent_type)
         except UnknownAgent as exc:
             return AgentFailure(f"UnknownAgent: {exc}")
-        ctx = TaskContext(
-            task_id=task.id, agent_type=task.agent_type, priority=task.priority, payload=task.payload,
-            attempt=task.attempt, retry_count=task.retry_count, max_retries=task.max_retries,
-            worker_id=self.worker_id,
-        )  # fmt: skip
         try:
             async with asyncio.timeout(spec.timeout):
                 return await spec.invoke(ctx)
@@ -81,6 +94,24 @@ class Executor:
             log.info("outcome refused: attempt %s of %s is no longer current", task.attempt, task.id)
         return done
 
+    async def _record_step_success(self, task: Task, result: JSON, requests: list[StepRequest]) -> bool:
+        """Complete a workflow step with the steps it added, atomically, then push what became ready."""
+        try:
+            new_steps = [self.prepare(_as_task_request(request)) for request in requests]
+            outcome = await self.store.complete_step(task.id, task.attempt, self.worker_id, result, new_steps)
+        except (InvalidInput, UnknownAgent) as exc:  # a bad result or a bad dynamic step: the attempt failed
+            await self._record_failure(task, AgentFailure(f"{type(exc).__name__}: {exc}"))
+            return False
+        if not outcome.done:
+            log.info("outcome refused: attempt %s of %s is no longer current", task.attempt, task.id)
+            return False
+        COMPLETED.labels(task.agent_type).inc()
+        try:
+            await self.broker.push(outcome.ready)
+        except BackendUnavailable as exc:
+            log.warning("push of %d ready steps missed; the reconciler repairs it: %s", len(outcome.ready), exc)
+        return True
+
     async def _record_failure(self, task: Task, failure: AgentFailure) -> None:
         decision = decide_failure(
             task.retry_count, task.max_retries, self.policy,
@@ -100,3 +131,10 @@ class Executor:
                 await self.broker.add_dead_letter([task.id])
         except BackendUnavailable as exc:
             log.warning("broker update after failure of %s missed; the reconciler repairs it: %s", task.id, exc)
+
+
+def _as_task_request(step: StepRequest) -> TaskRequest:
+    return TaskRequest(
+        agent_type=step.agent_type, payload=step.payload, priority=step.priority, max_retries=step.max_retries,
+        step_id=step.step_id, depends_on=step.depends_on,
+    )  # fmt: skip

@@ -21,6 +21,7 @@ from agentmesh.config import Settings
 from agentmesh.domain.retry import RetryPolicy
 from agentmesh.domain.task import Task
 from agentmesh.errors import BackendUnavailable
+from agentmesh.mesh import Mesh
 from agentmesh.metrics import IN_FLIGHT
 from agentmesh.repair import reap_expired, reconcile
 from agentmesh.store import Store
@@ -64,7 +65,8 @@ class Worker:
         self.concurrency = settings.concurrency
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         policy = RetryPolicy(settings.backoff_base, settings.backoff_max, settings.backoff_jitter)
-        self.executor = Executor(store, broker, agents, policy, self.id)
+        prepare = Mesh(store, broker, agents, settings).prepare
+        self.executor = Executor(store, broker, agents, policy, self.id, prepare)
         self.state = WorkerState()
         self._slot_freed = asyncio.Event()
         self._stop = asyncio.Event()

@@ -67,11 +67,15 @@ WITH done AS (
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id)
     SELECT id, 'RUNNING', 'COMPLETED', attempt, $3 FROM done
+), current AS (
+    -- Locked, so it reads the latest version: a reaper committing meanwhile is seen, and its
+    -- audit row gets a lower id than ours.
+    SELECT id, status, attempt FROM tasks WHERE id = $1 FOR SHARE
 ), refused AS (
     -- A late outcome (lease expired, task cancelled) changes nothing but is recorded.
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id, detail)
     SELECT id, status, status, $2, $3, 'refused: late COMPLETED from attempt ' || $2 || ', current is ' || attempt
-    FROM tasks WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM done)
+    FROM current WHERE NOT EXISTS (SELECT 1 FROM done)
 )
 SELECT count(*) FROM done
 
@@ -87,10 +91,12 @@ WITH failed AS (
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id, detail)
     SELECT id, 'RUNNING', status, attempt, $3, $4 FROM failed
+), current AS (
+    SELECT id, status, attempt FROM tasks WHERE id = $1 FOR SHARE
 ), refused AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id, detail)
     SELECT id, status, status, $2, $3, 'refused: late failure from attempt ' || $2 || ', current is ' || attempt
-    FROM tasks WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM failed)
+    FROM current WHERE NOT EXISTS (SELECT 1 FROM failed)
 )
 SELECT * FROM failed
 
@@ -189,3 +195,140 @@ SELECT version FROM schema_migrations
 
 -- name: record_migration
 INSERT INTO schema_migrations (version, name) VALUES ($1, $2)
+
+-- name: insert_workflow
+INSERT INTO workflows (id, name, idempotency_key, request_hash)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id
+
+-- name: workflow_by_idempotency_key
+SELECT id, request_hash FROM workflows WHERE idempotency_key = $1
+
+-- name: insert_steps
+-- Steps of workflow $1: WAITING while $9[i] dependencies are unfinished, else PENDING.
+WITH input AS (
+    SELECT *
+    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::text[], $8::float8[], $9::int[])
+        AS t (id, agent_type, priority, payload, max_retries, step_id, delay, pending_deps)
+), inserted AS (
+    INSERT INTO tasks (id, agent_type, priority, payload, status, max_retries, run_after, workflow_id, step_id,
+                       pending_deps)
+    SELECT id, agent_type, priority, payload, CASE WHEN pending_deps > 0 THEN 'WAITING' ELSE 'PENDING' END,
+           max_retries, now() + make_interval(secs => delay), $1, step_id, pending_deps
+    FROM input
+    RETURNING *
+), logged AS (
+    INSERT INTO task_events (task_id, from_status, to_status, attempt, detail)
+    SELECT id, NULL, status, 0, 'submitted' FROM inserted
+)
+SELECT * FROM inserted
+
+-- name: insert_dependencies
+INSERT INTO task_dependencies (task_id, depends_on)
+SELECT * FROM unnest($1::uuid[], $2::uuid[])
+
+-- name: release_dependents
+-- A step completed: dependents lose one pending dependency; those at zero become PENDING.
+WITH ready AS (
+    UPDATE tasks
+    SET pending_deps = pending_deps - 1,
+        status = CASE WHEN pending_deps = 1 THEN 'PENDING' ELSE status END,
+        run_after = CASE WHEN pending_deps = 1 THEN now() ELSE run_after END,
+        updated_at = now()
+    WHERE status = 'WAITING' AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on = $1)
+    RETURNING id, priority, status, attempt
+), logged AS (
+    INSERT INTO task_events (task_id, from_status, to_status, attempt, detail)
+    SELECT id, 'WAITING', 'PENDING', attempt, 'dependencies completed' FROM ready WHERE status = 'PENDING'
+)
+SELECT id, priority FROM ready WHERE status = 'PENDING'
+
+-- name: settle_dependents
+-- Every step downstream of $1 still WAITING becomes $2 (SKIPPED after a failure, CANCELLED after a cancel).
+WITH RECURSIVE downstream (id) AS (
+    SELECT task_id FROM task_dependencies WHERE depends_on = $1
+    UNION
+    SELECT d.task_id FROM task_dependencies AS d JOIN downstream ON d.depends_on = downstream.id
+), settled AS (
+    UPDATE tasks
+    SET status = $2, updated_at = now(), completed_at = now()
+    WHERE id IN (SELECT id FROM downstream) AND status = 'WAITING'
+    RETURNING id, attempt
+), logged AS (
+    INSERT INTO task_events (task_id, from_status, to_status, attempt, detail)
+    SELECT id, 'WAITING', $2, attempt, $3 FROM settled
+)
+SELECT count(*) FROM settled
+
+-- name: resume_dependents
+-- The failed step $1 was requeued: SKIPPED steps downstream wait again for what is unfinished.
+WITH RECURSIVE downstream (id) AS (
+    SELECT task_id FROM task_dependencies WHERE depends_on = $1
+    UNION
+    SELECT d.task_id FROM task_dependencies AS d JOIN downstream ON d.depends_on = downstream.id
+), resumed AS (
+    UPDATE tasks AS t
+    SET status = 'WAITING', completed_at = NULL, updated_at = now(),
+        pending_deps = (SELECT count(*) FROM task_dependencies AS d JOIN tasks AS dep ON dep.id = d.depends_on
+                        WHERE d.task_id = t.id AND dep.status <> 'COMPLETED')
+    WHERE t.id IN (SELECT id FROM downstream) AND t.status = 'SKIPPED'
+    RETURNING t.id, t.attempt
+), logged AS (
+    INSERT INTO task_events (task_id, from_status, to_status, attempt, detail)
+    SELECT id, 'SKIPPED', 'WAITING', attempt, 'dependency requeued' FROM resumed
+)
+SELECT count(*) FROM resumed
+
+-- name: dependency_results
+SELECT dep.step_id, dep.result
+FROM task_dependencies AS d JOIN tasks AS dep ON dep.id = d.depends_on
+WHERE d.task_id = $1
+
+-- name: workflow_rows
+-- The status is derived from the steps, never stored: it cannot drift from them. A step that
+-- failed for good or was cancelled on its own fails the workflow (a requeue resumes it).
+SELECT w.*, CASE
+        WHEN w.cancelled_at IS NOT NULL THEN 'CANCELLED'
+        WHEN bool_or(t.status IN ('PERMANENT_FAILURE', 'CANCELLED')) THEN 'FAILED'
+        WHEN bool_and(t.status = 'COMPLETED') THEN 'COMPLETED'
+        ELSE 'RUNNING' END AS status
+FROM workflows AS w JOIN tasks AS t ON t.workflow_id = w.id
+WHERE ($1::uuid IS NULL OR w.id = $1) AND ($2::uuid IS NULL OR w.id < $2)
+GROUP BY w.id
+HAVING $3::text IS NULL OR $3 = CASE
+        WHEN w.cancelled_at IS NOT NULL THEN 'CANCELLED'
+        WHEN bool_or(t.status IN ('PERMANENT_FAILURE', 'CANCELLED')) THEN 'FAILED'
+        WHEN bool_and(t.status = 'COMPLETED') THEN 'COMPLETED'
+        ELSE 'RUNNING' END
+ORDER BY w.id DESC
+LIMIT $4
+
+-- name: workflow_steps
+SELECT * FROM tasks WHERE workflow_id = $1 ORDER BY id
+
+-- name: workflow_edges
+SELECT t.step_id AS step, dep.step_id AS depends_on
+FROM tasks AS t
+JOIN task_dependencies AS d ON d.task_id = t.id
+JOIN tasks AS dep ON dep.id = d.depends_on
+WHERE t.workflow_id = $1
+
+-- name: cancel_workflow_steps
+WITH cancelled AS (
+    UPDATE tasks AS t
+    SET status = 'CANCELLED', completed_at = now(), updated_at = now(), lease_expires_at = NULL
+    FROM (SELECT id, status FROM tasks WHERE workflow_id = $1 FOR UPDATE) AS old
+    WHERE t.id = old.id AND old.status IN ('WAITING', 'PENDING', 'RETRYING', 'RUNNING', 'SKIPPED')
+    RETURNING t.id, t.attempt, old.status AS previous
+), logged AS (
+    INSERT INTO task_events (task_id, from_status, to_status, attempt, detail)
+    SELECT id, previous, 'CANCELLED', attempt, 'workflow cancelled' FROM cancelled
+)
+SELECT id FROM cancelled
+
+-- name: lock_tasks
+SELECT id, step_id, status FROM tasks WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+
+-- name: mark_workflow_cancelled
+UPDATE workflows SET cancelled_at = now() WHERE id = $1

@@ -139,3 +139,128 @@ SELECT version FROM schema_migrations
 
 -- name: record_migration
 INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :name, :now)
+
+-- name: insert_workflow
+-- Skipped (no row) when the idempotency key exists already.
+INSERT INTO workflows (id, name, idempotency_key, request_hash, created_at)
+VALUES (:id, :name, :idempotency_key, :request_hash, :now)
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id
+
+-- name: workflow_by_idempotency_key
+SELECT id, request_hash FROM workflows WHERE idempotency_key = :idempotency_key
+
+-- name: insert_steps
+-- Steps of workflow :workflow_id: WAITING while pending_deps dependencies are unfinished, else PENDING.
+-- :batch is a JSON array of objects whose payload is JSON text already; `log_event` follows for each.
+INSERT INTO tasks (id, agent_type, priority, payload, status, max_retries, created_at, updated_at, run_after,
+                   workflow_id, step_id, pending_deps)
+SELECT json_extract(value, '$.id'), json_extract(value, '$.agent_type'), json_extract(value, '$.priority'),
+       json_extract(value, '$.payload'),
+       CASE WHEN json_extract(value, '$.pending_deps') > 0 THEN 'WAITING' ELSE 'PENDING' END,
+       json_extract(value, '$.max_retries'), :now, :now, json_extract(value, '$.run_after'), :workflow_id,
+       json_extract(value, '$.step_id'), json_extract(value, '$.pending_deps')
+FROM json_each(:batch)
+RETURNING *
+
+-- name: insert_dependencies
+-- :edges is a JSON array of [task_id, depends_on] pairs.
+INSERT INTO task_dependencies (task_id, depends_on)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:edges)
+
+-- name: release_dependents
+-- Step :id completed: dependents lose one pending dependency; those at zero become PENDING
+-- (RETURNING reports the new status); `log_event` follows for each of those.
+UPDATE tasks
+SET pending_deps = pending_deps - 1,
+    status = CASE WHEN pending_deps = 1 THEN 'PENDING' ELSE status END,
+    run_after = CASE WHEN pending_deps = 1 THEN :now ELSE run_after END,
+    updated_at = :now
+WHERE status = 'WAITING' AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on = :id)
+RETURNING id, priority, status, attempt
+
+-- name: settle_dependents
+-- Every step downstream of :id still WAITING becomes :status (SKIPPED after a failure, CANCELLED
+-- after a cancel); `log_event` follows for each.
+WITH RECURSIVE downstream (id) AS (
+    SELECT task_id FROM task_dependencies WHERE depends_on = :id
+    UNION
+    SELECT d.task_id FROM task_dependencies AS d JOIN downstream ON d.depends_on = downstream.id
+)
+UPDATE tasks
+SET status = :status, updated_at = :now, completed_at = :now
+WHERE id IN (SELECT id FROM downstream) AND status = 'WAITING'
+RETURNING id, attempt
+
+-- name: resume_dependents
+-- The failed step :id was requeued: SKIPPED steps downstream wait again for what is unfinished;
+-- `log_event` follows for each.
+WITH RECURSIVE downstream (id) AS (
+    SELECT task_id FROM task_dependencies WHERE depends_on = :id
+    UNION
+    SELECT d.task_id FROM task_dependencies AS d JOIN downstream ON d.depends_on = downstream.id
+)
+UPDATE tasks AS t
+SET status = 'WAITING', completed_at = NULL, updated_at = :now,
+    pending_deps = (SELECT count(*) FROM task_dependencies AS d JOIN tasks AS dep ON dep.id = d.depends_on
+                    WHERE d.task_id = t.id AND dep.status <> 'COMPLETED')
+WHERE t.id IN (SELECT id FROM downstream) AND t.status = 'SKIPPED'
+RETURNING id, attempt
+
+-- name: dependency_results
+SELECT dep.step_id, dep.result
+FROM task_dependencies AS d JOIN tasks AS dep ON dep.id = d.depends_on
+WHERE d.task_id = :id
+
+-- name: workflow_row
+-- The status is derived from the steps, never stored: it cannot drift from them. Same CASE as
+-- `workflow_rows`; max/min of a comparison are bool_or/bool_and.
+SELECT w.*, CASE
+        WHEN w.cancelled_at IS NOT NULL THEN 'CANCELLED'
+        WHEN max(t.status IN ('PERMANENT_FAILURE', 'CANCELLED')) THEN 'FAILED'
+        WHEN min(t.status = 'COMPLETED') THEN 'COMPLETED'
+        ELSE 'RUNNING' END AS status
+FROM workflows AS w JOIN tasks AS t ON t.workflow_id = w.id
+WHERE w.id = :id
+GROUP BY w.id
+
+-- name: workflow_rows
+-- Newest first; :before and :status may be NULL.
+SELECT * FROM (
+    SELECT w.*, CASE
+            WHEN w.cancelled_at IS NOT NULL THEN 'CANCELLED'
+            WHEN max(t.status IN ('PERMANENT_FAILURE', 'CANCELLED')) THEN 'FAILED'
+            WHEN min(t.status = 'COMPLETED') THEN 'COMPLETED'
+            ELSE 'RUNNING' END AS status
+    FROM workflows AS w JOIN tasks AS t ON t.workflow_id = w.id
+    WHERE :before IS NULL OR w.id < :before
+    GROUP BY w.id
+)
+WHERE :status IS NULL OR status = :status
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: workflow_steps
+SELECT * FROM tasks WHERE workflow_id = :workflow_id ORDER BY id
+
+-- name: workflow_edges
+SELECT t.step_id AS step, dep.step_id AS depends_on
+FROM tasks AS t
+JOIN task_dependencies AS d ON d.task_id = t.id
+JOIN tasks AS dep ON dep.id = d.depends_on
+WHERE t.workflow_id = :workflow_id
+
+-- name: unfinished_workflow_steps
+-- What `cancel_workflow_steps` cancels, read first: RETURNING sees only the new status.
+SELECT id, status, attempt FROM tasks
+WHERE workflow_id = :workflow_id AND status IN ('WAITING', 'PENDING', 'RETRYING', 'RUNNING', 'SKIPPED')
+ORDER BY id
+
+-- name: cancel_workflow_steps
+-- :ids is a JSON array of ids; `log_event` follows for each.
+UPDATE tasks
+SET status = 'CANCELLED', completed_at = :now, updated_at = :now, lease_expires_at = NULL
+WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: mark_workflow_cancelled
+UPDATE workflows SET cancelled_at = :now WHERE id = :id
