@@ -59,7 +59,7 @@ async def all_tasks(settings: Settings) -> tuple[Any, list[uuid.UUID]]:
 
 def test_demo_settles_and_serves_results(tmp_path: Path, procs: Processes) -> None:
     url = start_dev(procs, dev_env(tmp_path / "mesh.db"), "--demo")
-    counts = wait_quiet(url, 60, timeout=90)
+    counts = wait_quiet(url, 75, timeout=90)
     assert counts["COMPLETED"] > 0 and counts["PERMANENT_FAILURE"] > 0
     task = httpx.get(f"{url}/tasks", params={"status": "COMPLETED", "limit": 1}).json()["items"][0]
     assert task["result"]["agent"] == task["agent_type"]
@@ -84,9 +84,9 @@ def test_sigkill_mid_demo_then_restart_loses_nothing(tmp_path: Path, procs: Proc
     interrupted = counts["RUNNING"]
 
     url = start_dev(procs, env)  # no --demo: only what was submitted before the kill
-    wait_quiet(url, 60, timeout=90)
+    wait_quiet(url, 75, timeout=90)
     report, ids = asyncio.run(all_tasks(Settings(db_dsn=f"sqlite:///{db}")))
-    assert len(ids) == 60
+    assert len(ids) == 60 + 3 * 5  # the single tasks, and three squad pipelines of five steps each
     assert check_all(report) == []  # every task terminal, none completed twice, counts match the log
     orphan_failures = [
         e for events in report.events.values() for e in events if e.detail and "process was restarted" in e.detail

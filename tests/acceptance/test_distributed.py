@@ -18,7 +18,7 @@ from agentmesh.store import create_store
 from tests.invariants import check_all, collect
 from tests.procs import Processes
 
-NON_TERMINAL = ("PENDING", "RUNNING", "RETRYING")
+NON_TERMINAL = ("WAITING", "PENDING", "RUNNING", "RETRYING")
 
 
 def wait_quiet(url: str, expected: int, timeout: float = 120) -> dict[str, int]:
