@@ -9,15 +9,16 @@ import pytest
 from agentmesh.agents import AgentRegistry
 from agentmesh.agents.personas import check_simulation
 from agentmesh.domain.task import TERMINAL, Priority, TaskStatus, new_task_id
-from agentmesh.domain.transitions import ALLOWED, is_allowed
+from agentmesh.domain.transitions import ALLOWED, RESUMES, is_allowed
 from agentmesh.errors import UnknownAgent
 
 S = TaskStatus
 
 
-def test_no_transition_leaves_a_terminal_state_except_requeue() -> None:
+def test_only_requeue_and_workflow_resumption_leave_a_settled_state() -> None:
     leaving_terminal = {(a, b) for a, b in ALLOWED if a in TERMINAL}
-    assert leaving_terminal == {(S.PERMANENT_FAILURE, S.PENDING)}
+    assert leaving_terminal == RESUMES
+    assert RESUMES == {(S.PERMANENT_FAILURE, S.PENDING), (S.SKIPPED, S.WAITING), (S.SKIPPED, S.CANCELLED)}
     assert not is_allowed(S.COMPLETED, S.RUNNING)
     assert is_allowed(S.RETRYING, S.PENDING) and not is_allowed(S.RETRYING, S.RUNNING)
 

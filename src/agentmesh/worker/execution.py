@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agentmesh.agents import Abort, AgentRegistry, Retry, TaskContext
@@ -39,6 +39,7 @@ class Executor:
         policy: RetryPolicy,
         worker_id: str,
         prepare: Callable[[TaskRequest], NewTask],
+        lease_seconds: float,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -46,8 +47,15 @@ class Executor:
         self.policy = policy
         self.worker_id = worker_id
         self.prepare = prepare  # validates dynamic steps like submitted ones (Mesh.prepare)
+        self.lease_seconds = lease_seconds
 
-    async def execute(self, task: Task) -> None:
+    async def execute(self, task: Task, on_outcome: Callable[[], None] = lambda: None) -> None:
+        """Run the agent, then record its outcome; `on_outcome` fires between the two.
+
+        From then on the attempt must not be interrupted: once the store has the outcome, the
+        lease is gone, and a heartbeat that cancelled us would lose the broker follow-up
+        (pushing released steps, setting a retry timer).
+        """
         started = time.perf_counter()
         ctx = TaskContext(
             task_id=task.id, agent_type=task.agent_type, priority=task.priority, payload=task.payload,
@@ -56,14 +64,35 @@ class Executor:
             results=await self.store.dependency_results(task.id) if task.workflow_id else {},
         )  # fmt: skip
         outcome = await self._invoke(ctx)
+        on_outcome()
+        label = await self._through_outages(lambda: self._record(task, ctx, outcome))
+        DURATION.labels(task.agent_type, label).observe(time.perf_counter() - started)
+
+    async def _record(self, task: Task, ctx: TaskContext, outcome: JSON | AgentFailure) -> str:
         if isinstance(outcome, AgentFailure):
             await self._record_failure(task, outcome)
-            label = "failed"
-        elif task.workflow_id:
-            label = "completed" if await self._record_step_success(task, outcome, ctx.new_steps) else "fenced"
-        else:
-            label = "completed" if await self._record_success(task, outcome) else "fenced"
-        DURATION.labels(task.agent_type, label).observe(time.perf_counter() - started)
+            return "failed"
+        if task.workflow_id:
+            return "completed" if await self._record_step_success(task, outcome, ctx.new_steps) else "fenced"
+        return "completed" if await self._record_success(task, outcome) else "fenced"
+
+    async def _through_outages(self, record: Callable[[], Awaitable[str]]) -> str:
+        """Retry writing an outcome through a store outage, for as long as a lease lasts.
+
+        Only the write is retried, never the agent. Past that, the lease has expired anyway and
+        the reaper will count the attempt as failed.
+        """
+        deadline = time.monotonic() + self.lease_seconds
+        delay = 0.1
+        while True:
+            try:
+                return await record()
+            except BackendUnavailable as exc:
+                if time.monotonic() > deadline:
+                    log.error("giving up recording an outcome; the lease will expire: %s", exc)
+                    return "lost"
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
 
     async def _invoke(self, ctx: TaskContext) -> JSON | AgentFailure:
         try:

@@ -41,6 +41,7 @@ class Slot:
     task: Task
     runner: asyncio.Task[None] | None = None
     lost: bool = False  # lease gone (cancelled, reaped): write nothing
+    recording: bool = False  # the agent returned; its outcome is being written: never interrupt
 
 
 @dataclass(slots=True)
@@ -66,7 +67,7 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         policy = RetryPolicy(settings.backoff_base, settings.backoff_max, settings.backoff_jitter)
         prepare = Mesh(store, broker, agents, settings).prepare
-        self.executor = Executor(store, broker, agents, policy, self.id, prepare)
+        self.executor = Executor(store, broker, agents, policy, self.id, prepare, settings.lease_seconds)
         self.state = WorkerState()
         self._slot_freed = asyncio.Event()
         self._stop = asyncio.Event()
@@ -168,7 +169,7 @@ class Worker:
 
     async def _run_slot(self, slot: Slot) -> None:
         try:
-            await self._with_outage_retries(lambda: self.executor.execute(slot.task))
+            await self.executor.execute(slot.task, lambda: _recording(slot))
         except asyncio.CancelledError:
             pass  # lost lease, or drain past the grace period: handled by whoever cancelled
         except Exception:
@@ -177,21 +178,6 @@ class Worker:
             self.state.in_flight.pop(slot.task.id, None)
             IN_FLIGHT.set(len(self.state.in_flight))
             self._slot_freed.set()
-
-    async def _with_outage_retries(self, operation: Callable[[], Awaitable[None]]) -> None:
-        """An outcome write that hits an outage is retried until the lease would have expired."""
-        deadline = time.monotonic() + self.settings.lease_seconds
-        delay = 0.1
-        while True:
-            try:
-                await operation()
-                return
-            except BackendUnavailable as exc:
-                if time.monotonic() > deadline:
-                    log.error("giving up recording an outcome; the lease will expire: %s", exc)
-                    return
-                await asyncio.sleep(delay)
-                delay = min(OUTAGE_BACKOFF_MAX, delay * 2)
 
     # -- side loops ---------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
@@ -205,7 +191,7 @@ class Worker:
                 alive = await self.store.extend_leases(self.id, held, self.settings.lease_seconds)
                 for task_id, _ in held:
                     slot = self.state.in_flight.get(task_id)
-                    if task_id not in alive and slot and slot.runner and not slot.lost:
+                    if task_id not in alive and slot and slot.runner and not slot.lost and not slot.recording:
                         log.info("lease of %s is gone (cancelled or reaped); stopping its agent", task_id)
                         slot.lost = True
                         slot.runner.cancel()
@@ -270,3 +256,7 @@ class Worker:
             await operation
         except BackendUnavailable as exc:
             log.warning("during shutdown: %s", exc)
+
+
+def _recording(slot: Slot) -> None:
+    slot.recording = True
