@@ -1,8 +1,7 @@
-"""The distributed core end to end: real `agentmesh api` and `agentmesh worker` processes."""
+"""The core end to end on real processes, in both deployment modes (see tests/acceptance/cluster.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 import uuid
@@ -11,11 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from agentmesh.broker import create_broker
 from agentmesh.config import Settings
 from agentmesh.domain.task import TaskStatus
-from agentmesh.store import create_store
-from tests.invariants import check_all, collect
+from tests.acceptance.cluster import Cluster
+from tests.invariants import check_all
 from tests.procs import Processes
 
 NON_TERMINAL = ("WAITING", "PENDING", "RUNNING", "RETRYING")
@@ -43,20 +41,18 @@ def submit_batches(url: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]
     return created
 
 
-async def report_for(settings: Settings, ids: list[uuid.UUID]) -> tuple[Any, list[uuid.UUID]]:
-    store, broker = create_store(settings), create_broker(settings)
-    await store.open()
-    await broker.open()
-    try:
-        return await collect(store, ids), await broker.dead_letter_ids()
-    finally:
-        await broker.close()
-        await store.close()
+@pytest.fixture(params=["postgres+redis", "sqlite+memory"])
+def cluster(request: pytest.FixtureRequest, procs: Processes, tmp_path: Any) -> Cluster:
+    if request.param == "postgres+redis":
+        settings: Settings = request.getfixturevalue("settings")
+    else:
+        settings = Settings(db_dsn=f"sqlite:///{tmp_path / 'mesh.db'}", backoff_base=1.2, backoff_jitter=0.0,
+                            lease_seconds=5, shutdown_grace=5)  # fmt: skip
+    return Cluster(request.param, settings, procs)
 
 
-def test_thousand_tasks_two_workers(settings: Settings, procs: Processes) -> None:
-    url = procs.api(settings)
-    workers = [procs.worker(settings, concurrency=20) for _ in range(2)]
+def test_thousand_tasks_two_workers(cluster: Cluster) -> None:
+    url = cluster.start(workers=2, concurrency=20)
     rng = random.Random(7)
     personas = ["MAGNUS_STRATEGIST", "CEDRIC_WRITER", "LYRA_AUDITOR"]
     kinds: dict[str, str] = {}
@@ -75,10 +71,9 @@ def test_thousand_tasks_two_workers(settings: Settings, procs: Processes) -> Non
 
     wait_quiet(url, 1000)
     live = httpx.get(f"{url}/workers").json()["items"]
-    assert sorted(w["pid"] for w in live) == sorted(w.pid for w in workers)
-    assert all(w["concurrency"] == 20 and w["in_flight"] == 0 for w in live)
+    assert sorted(w["pid"] for w in live) == sorted(cluster.pids)
     ids = [uuid.UUID(task["id"]) for task in created]
-    report, dead_letter = asyncio.run(report_for(settings, ids))
+    report, dead_letter = cluster.report(ids)
     assert check_all(report, dead_letter) == []
     for task in report.tasks.values():
         kind = kinds[str(task.payload["n"])]
@@ -89,15 +84,14 @@ def test_thousand_tasks_two_workers(settings: Settings, procs: Processes) -> Non
         else:
             assert task.status is TaskStatus.PERMANENT_FAILURE
             assert task.retry_count == task.max_retries + 1
-            assert task.id in dead_letter
+            assert dead_letter is None or task.id in dead_letter
     assert report.by_status()[TaskStatus.PERMANENT_FAILURE] == 100
 
 
-def test_backoff_gaps_follow_base_and_do_not_block_a_slot(settings: Settings, procs: Processes) -> None:
+def test_backoff_gaps_follow_base_and_do_not_block_a_slot(cluster: Cluster) -> None:
     base = 1.5
-    settings = settings.model_copy(update={"backoff_base": base})
-    url = procs.api(settings)
-    procs.worker(settings, concurrency=1)
+    cluster.settings = cluster.settings.model_copy(update={"backoff_base": base})
+    url = cluster.start(workers=1, concurrency=1)
     with httpx.Client(base_url=url, timeout=10) as client:
         flaky = client.post("/tasks", json={
             "agent_type": "CEDRIC_WRITER", "payload": {"simulate": {"duration_ms": 0, "fail_attempts": 3}},
@@ -114,7 +108,7 @@ def test_backoff_gaps_follow_base_and_do_not_block_a_slot(settings: Settings, pr
             for _ in range(5)
         ]
     wait_quiet(url, 6)
-    report, _ = asyncio.run(report_for(settings, [uuid.UUID(flaky["id"]), *map(uuid.UUID, quick)]))
+    report, _ = cluster.report([uuid.UUID(flaky["id"]), *map(uuid.UUID, quick)])
     assert check_all(report) == []
     events = report.events[uuid.UUID(flaky["id"])]
     failed_at = {e.attempt: e.at for e in events if e.to_status is TaskStatus.RETRYING}
@@ -130,16 +124,15 @@ def test_backoff_gaps_follow_base_and_do_not_block_a_slot(settings: Settings, pr
         assert finished is not None and finished < second_start
 
 
-def test_strict_priority_with_prefilled_lanes(settings: Settings, procs: Processes) -> None:
-    url = procs.api(settings)
+def test_strict_priority_with_prefilled_lanes(cluster: Cluster) -> None:
     lanes = {"high": "MAGNUS_STRATEGIST", "medium": "CEDRIC_WRITER", "low": "LYRA_AUDITOR"}
     order = ["low", "medium", "high"] * 20  # interleaved on purpose, low first
-    created = submit_batches(url, [
+    ids = cluster.prefill([
         {"agent_type": lanes[lane], "priority": lane, "payload": {"simulate": {"duration_ms": 1}}} for lane in order
     ])  # fmt: skip
-    procs.worker(settings, concurrency=1)
+    url = cluster.start(workers=1, concurrency=1)
     wait_quiet(url, len(order))
-    report, _ = asyncio.run(report_for(settings, [uuid.UUID(task["id"]) for task in created]))
+    report, _ = cluster.report(ids)
     assert check_all(report) == []
     start = {
         task_id: next(e.id for e in events if e.to_status is TaskStatus.RUNNING)
