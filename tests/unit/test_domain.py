@@ -51,6 +51,12 @@ def test_persona_knobs_are_checked(simulate: Any) -> None:
         check_simulation({"simulate": simulate})
 
 
+@pytest.mark.parametrize("plan", [{"writers": -1}, {"writers": "5"}, {"writers": 101}, {"audit": 1}, {"x": 1}, [1]])
+def test_strategist_plan_is_checked(plan: Any) -> None:
+    with pytest.raises(ValueError, match="plan"):
+        check_simulation({"plan": plan})
+
+
 def test_persona_knobs_accepted() -> None:
     check_simulation({})
     check_simulation({"simulate": {"duration_ms": 0, "fail_attempts": 2, "fail_rate": 0.5}})

@@ -28,19 +28,30 @@ class SimulatedFailure(Exception):
     """The failure a persona was asked to simulate."""
 
 
+class Plan(BaseModel):
+    """The strategist's fan-out: `writers` drafting steps, then an audit of them all."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    writers: int = Field(0, ge=0, le=100)
+    audit: bool = True
+    simulate: Simulation | None = None
+
+
 def check_simulation(payload: dict[str, JSON]) -> None:
-    """Raise ValueError naming the bad knob; accept payloads without `simulate`."""
-    raw = payload.get("simulate")
-    if raw is None:
-        return
-    if not isinstance(raw, dict):
-        raise ValueError("payload.simulate must be an object")
-    try:
-        Simulation.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise ValueError(f"payload.simulate.{where}: {error['msg']}") from None
+    """Raise ValueError naming the bad knob; accept payloads without `simulate` or `plan`."""
+    for knob, model in (("simulate", Simulation), ("plan", Plan)):
+        raw = payload.get(knob)
+        if raw is None:
+            continue
+        if not isinstance(raw, dict):
+            raise ValueError(f"payload.{knob} must be an object")
+        try:
+            model.model_validate(raw)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise ValueError(f"payload.{knob}.{where}: {error['msg']}") from None
 
 
 PERSONAS = {
@@ -68,15 +79,16 @@ def _make_persona(name: str, role: str, output: str) -> object:
     return persona
 
 
-def _fan_out(ctx: TaskContext, plan: dict[str, JSON]) -> None:
+def _fan_out(ctx: TaskContext, raw: dict[str, JSON]) -> None:
     """The strategist's plan: N writer steps after this one, and an auditor after all the writers."""
-    child = {"simulate": plan["simulate"]} if isinstance(plan.get("simulate"), dict) else {}
+    plan = Plan.model_validate(raw)
+    child: dict[str, JSON] = {"simulate": plan.simulate.model_dump(exclude_none=True)} if plan.simulate else {}
     after = [ctx.step_id or ""]
     drafts = [
         ctx.add_step(f"{ctx.step_id}.draft-{i}", "CEDRIC_WRITER", {"section": i, **child}, depends_on=after)
-        for i in range(int(plan.get("writers", 0)))
+        for i in range(plan.writers)
     ]
-    if drafts and plan.get("audit", True):
+    if drafts and plan.audit:
         ctx.add_step(f"{ctx.step_id}.audit", "LYRA_AUDITOR", dict(child), depends_on=drafts)
 
 
