@@ -26,6 +26,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         AGENTMESH_BACKOFF_JITTER=str(settings.backoff_jitter),
         AGENTMESH_LEASE_SECONDS=str(settings.lease_seconds),
         AGENTMESH_SHUTDOWN_GRACE=str(settings.shutdown_grace),
+        AGENTMESH_RECONCILE_SECONDS=str(settings.reconcile_seconds),
+        AGENTMESH_RECONCILE_GRACE=str(settings.reconcile_grace),
         PYTHONUNBUFFERED="1",
     )
     if settings.redis_url:

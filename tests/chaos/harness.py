@@ -109,17 +109,11 @@ class ChaosMesh:
         migrated = run_cli(["migrate"], settings_env(self.settings))
         assert migrated.returncode == 0, migrated.stderr
 
-    def env(self, **extra: str) -> dict[str, str]:
-        env = settings_env(self.settings, **extra)
-        env["AGENTMESH_RECONCILE_SECONDS"] = str(self.settings.reconcile_seconds)
-        env["AGENTMESH_RECONCILE_GRACE"] = str(self.settings.reconcile_grace)
-        return env
-
     def api(self, **extra: str) -> str:
-        return self.procs.api(self.settings, **{**self.env(), **extra})
+        return self.procs.api(self.settings, **extra)
 
     def worker(self, concurrency: int = 20, **extra: str) -> Any:
-        return self.procs.worker(self.settings, concurrency, **{**self.env(), **extra})
+        return self.procs.worker(self.settings, concurrency, **extra)
 
     def close(self) -> None:
         self.procs.close()

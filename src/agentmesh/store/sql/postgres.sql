@@ -288,20 +288,18 @@ WHERE d.task_id = $1
 -- name: workflow_rows
 -- The status is derived from the steps, never stored: it cannot drift from them. A step that
 -- failed for good or was cancelled on its own fails the workflow (a requeue resumes it).
-SELECT w.*, CASE
-        WHEN w.cancelled_at IS NOT NULL THEN 'CANCELLED'
-        WHEN bool_or(t.status IN ('PERMANENT_FAILURE', 'CANCELLED')) THEN 'FAILED'
-        WHEN bool_and(t.status = 'COMPLETED') THEN 'COMPLETED'
-        ELSE 'RUNNING' END AS status
-FROM workflows AS w JOIN tasks AS t ON t.workflow_id = w.id
-WHERE ($1::uuid IS NULL OR w.id = $1) AND ($2::uuid IS NULL OR w.id < $2)
-GROUP BY w.id
-HAVING $3::text IS NULL OR $3 = CASE
-        WHEN w.cancelled_at IS NOT NULL THEN 'CANCELLED'
-        WHEN bool_or(t.status IN ('PERMANENT_FAILURE', 'CANCELLED')) THEN 'FAILED'
-        WHEN bool_and(t.status = 'COMPLETED') THEN 'COMPLETED'
-        ELSE 'RUNNING' END
-ORDER BY w.id DESC
+SELECT * FROM (
+    SELECT w.*, CASE
+            WHEN w.cancelled_at IS NOT NULL THEN 'CANCELLED'
+            WHEN bool_or(t.status IN ('PERMANENT_FAILURE', 'CANCELLED')) THEN 'FAILED'
+            WHEN bool_and(t.status = 'COMPLETED') THEN 'COMPLETED'
+            ELSE 'RUNNING' END AS status
+    FROM workflows AS w JOIN tasks AS t ON t.workflow_id = w.id
+    WHERE ($1::uuid IS NULL OR w.id = $1) AND ($2::uuid IS NULL OR w.id < $2)
+    GROUP BY w.id
+) AS derived
+WHERE $3::text IS NULL OR status = $3
+ORDER BY id DESC
 LIMIT $4
 
 -- name: workflow_steps
