@@ -61,6 +61,12 @@ class Load:
         self._thread.start()
         return self
 
+    def until(self, count: int, timeout: float = 120) -> None:
+        """Keep submitting until `count` tasks were acknowledged, so a slow machine still reaches the scenario's size."""
+        deadline = time.monotonic() + timeout
+        while len(self.ids) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread:

@@ -71,6 +71,7 @@ def test_sigkill_workers_repeatedly(chaos: ChaosMesh) -> None:
         victim.wait()
         chaos.faults += 1
         workers.append(chaos.worker())
+    load.until(2000)
     load.stop()
     report = chaos.settle(len(load.ids) + 30 * 7)
     reaped = sum(1 for events in report.events.values() for e in events if "lease expired" in (e.detail or ""))
@@ -94,6 +95,7 @@ def test_redis_restarts_and_flushall(chaos: ChaosMesh) -> None:
             chaos.redis.start()
         chaos.faults += 1
     time.sleep(2)
+    load.until(2000)
     load.stop()
     assert chaos.procs.alive(), chaos.procs.logs()
     report = chaos.settle(len(load.ids))
@@ -117,6 +119,7 @@ def test_postgres_outage_while_clients_submit(chaos: ChaosMesh) -> None:
     busy = cpu_fraction(chaos.procs.pids("worker"), seconds=4)  # the outage goes on meanwhile
     chaos.pg.start()
     time.sleep(4)
+    load.until(1000)
     load.stop()
     assert load.codes[503] > 0, load.codes  # the outage was seen by clients
     assert set(load.codes) <= {201, 503}, load.codes  # never a 500
