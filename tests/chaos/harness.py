@@ -62,7 +62,7 @@ class Load:
         return self
 
     def until(self, count: int, timeout: float = 120) -> None:
-        """Keep submitting until `count` tasks were acknowledged, so a slow machine still reaches the scenario's size."""
+        """Keep submitting until `count` tasks were acknowledged: a slow machine still reaches the size."""
         deadline = time.monotonic() + timeout
         while len(self.ids) < count and time.monotonic() < deadline:
             time.sleep(0.1)

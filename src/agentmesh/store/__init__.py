@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from agentmesh.config import Settings
-from agentmesh.store.base import Promotion, StepOutcome, Store, Submitted, WorkerInfo
+from agentmesh.store.base import Completion, Promotion, StepOutcome, Store, Submitted, WorkerInfo
 
-__all__ = ["Promotion", "StepOutcome", "Store", "Submitted", "WorkerInfo", "create_store"]
+__all__ = ["Completion", "Promotion", "StepOutcome", "Store", "Submitted", "WorkerInfo", "create_store"]
 
 
 def create_store(settings: Settings) -> Store:

@@ -41,6 +41,15 @@ class StepOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Completion:
+    """A successful outcome to record: fenced by the attempt that produced it."""
+
+    task_id: uuid.UUID
+    attempt: int
+    result: JSON
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerInfo:
     id: str
     host: str
@@ -105,8 +114,13 @@ class Store(ABC):
 
     # -- worker -----------------------------------------------------------------------
     @abstractmethod
+    async def claim_many(self, task_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float) -> list[Task]:
+        """PENDING and due → RUNNING with attempt + 1 and a lease, for every claimable id, in one commit."""
+
     async def claim(self, task_id: uuid.UUID, worker_id: str, lease_seconds: float) -> Task | None:
-        """PENDING and due → RUNNING with attempt + 1 and a lease; None if not claimable."""
+        """Claim one task; None if not claimable."""
+        claimed = await self.claim_many([task_id], worker_id, lease_seconds)
+        return claimed[0] if claimed else None
 
     @abstractmethod
     async def extend_leases(
@@ -115,8 +129,16 @@ class Store(ABC):
         """Extend the leases of (id, attempt) pairs still RUNNING; return the ids still held."""
 
     @abstractmethod
+    async def complete_many(self, completions: Sequence[Completion], worker_id: str) -> set[uuid.UUID]:
+        """RUNNING → COMPLETED for each whose attempt is current, in one commit; return the ids completed.
+
+        A fenced-off outcome changes nothing but leaves a `refused` row in the audit log.
+        Raises `InvalidInput` (nothing written) when a result cannot be stored.
+        """
+
     async def complete(self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON) -> bool:
         """RUNNING → COMPLETED if `attempt` is current; False when fenced off."""
+        return task_id in await self.complete_many([Completion(task_id, attempt, result)], worker_id)
 
     @abstractmethod
     async def fail(

@@ -26,7 +26,7 @@ from agentmesh.errors import (
 )
 from agentmesh.migrations import load_migrations
 from agentmesh.store._queries import load_queries
-from agentmesh.store.base import Promotion, StepOutcome, Store, Submitted, WorkerInfo
+from agentmesh.store.base import Completion, Promotion, StepOutcome, Store, Submitted, WorkerInfo
 
 Q = load_queries("postgres.sql")
 
@@ -202,10 +202,10 @@ class PostgresStore(Store):
         return counts
 
     # -- worker -----------------------------------------------------------------------
-    async def claim(self, task_id: uuid.UUID, worker_id: str, lease_seconds: float) -> Task | None:
+    async def claim_many(self, task_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float) -> list[Task]:
         async with self._conn() as conn:
-            row = await conn.fetchrow(Q["claim"], task_id, worker_id, lease_seconds)
-        return _task(row) if row else None
+            rows = await conn.fetch(Q["claim_many"], list(task_ids), worker_id, lease_seconds)
+        return [_task(row) for row in rows]
 
     async def extend_leases(
         self, worker_id: str, leases: Sequence[tuple[uuid.UUID, int]], lease_seconds: float
@@ -217,9 +217,13 @@ class PostgresStore(Store):
             rows = await conn.fetch(Q["extend_leases"], list(ids), list(attempts), lease_seconds)
         return {row["id"] for row in rows}
 
-    async def complete(self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON) -> bool:
+    async def complete_many(self, completions: Sequence[Completion], worker_id: str) -> set[uuid.UUID]:
+        ids = [c.task_id for c in completions]
+        attempts = [c.attempt for c in completions]
+        results = [c.result for c in completions]
         async with self._conn() as conn:
-            return bool(await conn.fetchval(Q["complete"], task_id, attempt, worker_id, result))
+            rows = await conn.fetch(Q["complete_many"], ids, attempts, results, worker_id)
+        return {row["id"] for row in rows}
 
     async def fail(
         self, task_id: uuid.UUID, attempt: int, worker_id: str, error: str, decision: FailureDecision
@@ -330,7 +334,7 @@ class PostgresStore(Store):
         self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON, new_steps: Sequence[NewTask]
     ) -> StepOutcome:
         async with self._conn(transaction=True) as conn:
-            if not await conn.fetchval(Q["complete"], task_id, attempt, worker_id, result):
+            if not await conn.fetch(Q["complete_many"], [task_id], [attempt], [result], worker_id):
                 return StepOutcome(False, [])
             released = await conn.fetch(Q["release_dependents"], task_id)
             ready = [(row["id"], Priority(row["priority"])) for row in released]

@@ -35,7 +35,7 @@ from agentmesh.errors import (
 )
 from agentmesh.migrations import load_migrations
 from agentmesh.store._queries import load_queries
-from agentmesh.store.base import Promotion, StepOutcome, Store, Submitted, WorkerInfo
+from agentmesh.store.base import Completion, Promotion, StepOutcome, Store, Submitted, WorkerInfo
 
 Q = load_queries("sqlite.sql")
 
@@ -231,19 +231,18 @@ class SqliteStore(Store):
         return counts
 
     # -- worker -----------------------------------------------------------------------
-    async def claim(self, task_id: uuid.UUID, worker_id: str, lease_seconds: float) -> Task | None:
+    async def claim_many(self, task_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float) -> list[Task]:
+        claimed = []
         async with self._write() as (conn, now):
-            params = {
-                "id": str(task_id),
-                "worker_id": worker_id,
-                "now": _text(now),
-                "lease_until": _text(now + timedelta(seconds=lease_seconds)),
-            }
-            task = _first(await conn.execute_fetchall(Q["claim"], params))
-            if task is not None:
-                event = _event_params(now, task_id, TaskStatus.PENDING, TaskStatus.RUNNING, task.attempt, worker_id)
-                await conn.execute(Q["log_event"], event)
-        return task
+            lease_until = _text(now + timedelta(seconds=lease_seconds))
+            for task_id in task_ids:
+                params = {"id": str(task_id), "worker_id": worker_id, "now": _text(now), "lease_until": lease_until}
+                task = _first(await conn.execute_fetchall(Q["claim"], params))
+                if task is not None:
+                    event = _event_params(now, task_id, TaskStatus.PENDING, TaskStatus.RUNNING, task.attempt, worker_id)
+                    await conn.execute(Q["log_event"], event)
+                    claimed.append(task)
+        return claimed
 
     async def extend_leases(
         self, worker_id: str, leases: Sequence[tuple[uuid.UUID, int]], lease_seconds: float
@@ -256,10 +255,14 @@ class SqliteStore(Store):
             rows = await conn.execute_fetchall(Q["extend_leases"], params)
         return {uuid.UUID(row["id"]) for row in rows}
 
-    async def complete(self, task_id: uuid.UUID, attempt: int, worker_id: str, result: JSON) -> bool:
-        stored = None if result is None else _json(result)
+    async def complete_many(self, completions: Sequence[Completion], worker_id: str) -> set[uuid.UUID]:
+        stored = [None if c.result is None else _json(c.result) for c in completions]  # refuse before writing
+        done = set()
         async with self._write() as (conn, now):
-            return await _complete(conn, now, task_id, attempt, worker_id, stored)
+            for completion, result in zip(completions, stored, strict=True):
+                if await _complete(conn, now, completion.task_id, completion.attempt, worker_id, result):
+                    done.add(completion.task_id)
+        return done
 
     async def fail(
         self, task_id: uuid.UUID, attempt: int, worker_id: str, error: str, decision: FailureDecision

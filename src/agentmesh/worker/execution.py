@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 from agentmesh.agents import Abort, AgentRegistry, Retry, TaskContext
 from agentmesh.agents.context import StepRequest
+from agentmesh.batching import GroupCommit
 from agentmesh.broker import Broker
 from agentmesh.domain.retry import RetryPolicy, decide_failure
 from agentmesh.domain.task import JSON, NewTask, Task, TaskStatus
 from agentmesh.errors import BackendUnavailable, InvalidInput, UnknownAgent
 from agentmesh.mesh import TaskRequest
 from agentmesh.metrics import COMPLETED, DEAD_LETTERED, DURATION, FAILED, RETRIED
-from agentmesh.store import Store
+from agentmesh.store import Completion, Store
 
 log = logging.getLogger("agentmesh.worker")
 
@@ -48,6 +49,7 @@ class Executor:
         self.worker_id = worker_id
         self.prepare = prepare  # validates dynamic steps like submitted ones (Mesh.prepare)
         self.lease_seconds = lease_seconds
+        self._completions = GroupCommit(self._complete_batch, isolate=(InvalidInput,))
 
     async def execute(self, task: Task, on_outcome: Callable[[], None] = lambda: None) -> None:
         """Run the agent, then record its outcome; `on_outcome` fires between the two.
@@ -111,9 +113,14 @@ class Executor:
         except Exception as exc:
             return AgentFailure(f"{type(exc).__name__}: {exc}"[:4000])
 
+    async def _complete_batch(self, completions: list[Completion]) -> list[bool]:
+        done = await self.store.complete_many(completions, self.worker_id)
+        return [completion.task_id in done for completion in completions]
+
     async def _record_success(self, task: Task, result: JSON) -> bool:
+        """Complete through the group commit: one statement for every outcome ready meanwhile."""
         try:
-            done = await self.store.complete(task.id, task.attempt, self.worker_id, result)
+            done = await self._completions.submit(Completion(task.id, task.attempt, result))
         except InvalidInput as exc:
             await self._record_failure(task, AgentFailure(f"result cannot be stored: {exc}"))
             return False

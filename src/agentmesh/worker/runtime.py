@@ -19,7 +19,7 @@ from agentmesh.agents import AgentRegistry
 from agentmesh.broker import Broker
 from agentmesh.config import Settings
 from agentmesh.domain.retry import RetryPolicy
-from agentmesh.domain.task import Task
+from agentmesh.domain.task import Priority, Task
 from agentmesh.errors import BackendUnavailable
 from agentmesh.mesh import Mesh
 from agentmesh.metrics import IN_FLIGHT
@@ -143,29 +143,30 @@ class Worker:
             entries = await self.broker.pop(min(free, POP_BATCH), timeout=1.0)
             if not entries:
                 continue
-            self.state.claiming += len(entries)
-            outcomes = await asyncio.gather(*(self._claim_and_start(task_id) for task_id, _ in entries))
-            unclaimed = [entry for entry, ok in zip(entries, outcomes, strict=True) if not ok]
-            if unclaimed:  # the store is down: hand the ids back rather than lose them
-                await self.broker.push(unclaimed)
-                raise BackendUnavailable("store unavailable while claiming")
+            await self._claim_and_start(entries)
 
-    async def _claim_and_start(self, task_id: uuid.UUID) -> bool:
-        """Claim and start one task; False only if the store could not be asked."""
+    async def _claim_and_start(self, entries: list[tuple[uuid.UUID, Priority]]) -> None:
+        """Claim a popped batch in one commit and start what was claimable.
+
+        An id not claimed is a duplicate, a cancelled task or one not yet due: nothing to do.
+        If the store cannot be asked, the ids go back to their lanes rather than being lost.
+        """
+        task_ids = [task_id for task_id, _ in entries]
+        self.state.claiming += len(task_ids)
         try:
-            task = await self.store.claim(task_id, self.id, self.settings.lease_seconds)
+            claimed = await self.store.claim_many(task_ids, self.id, self.settings.lease_seconds)
         except BackendUnavailable:
-            return False
+            await self.broker.push(entries)
+            raise
         finally:
-            self.state.claiming -= 1
-        if task is None:
-            self._slot_freed.set()
-            return True  # a duplicate id, a cancelled task, or one not yet due: nothing to do
-        slot = Slot(task)
-        self.state.in_flight[task.id] = slot
+            self.state.claiming -= len(task_ids)
+        for task in claimed:
+            slot = Slot(task)
+            self.state.in_flight[task.id] = slot
+            slot.runner = asyncio.create_task(self._run_slot(slot), name=f"task-{task.id}")
         IN_FLIGHT.set(len(self.state.in_flight))
-        slot.runner = asyncio.create_task(self._run_slot(slot), name=f"task-{task.id}")
-        return True
+        if len(claimed) < len(task_ids):
+            self._slot_freed.set()
 
     async def _run_slot(self, slot: Slot) -> None:
         try:

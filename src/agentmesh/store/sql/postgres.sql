@@ -37,14 +37,22 @@ SELECT * FROM task_events WHERE task_id = $1 ORDER BY id
 -- name: count_by_status
 SELECT status, count(*) AS n FROM tasks GROUP BY status
 
--- name: claim
--- Compare-and-set: only a PENDING, due task is claimed; the attempt counter fences later writes.
-WITH claimed AS (
+-- name: claim_many
+-- Compare-and-set on a batch: only PENDING, due tasks are claimed; the attempt counter fences
+-- later writes. Rows are locked in id order (no deadlock between batches) and a row another
+-- transaction holds is skipped: its holder is claiming, cancelling or re-pushing it.
+WITH candidates AS (
+    SELECT id FROM tasks
+    WHERE id = ANY($1::uuid[]) AND status = 'PENDING' AND run_after <= now()
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
     UPDATE tasks
     SET status = 'RUNNING', attempt = attempt + 1, worker_id = $2,
         lease_expires_at = now() + make_interval(secs => $3), started_at = now(), updated_at = now()
-    WHERE id = $1 AND status = 'PENDING' AND run_after <= now()
-    RETURNING *
+    FROM candidates
+    WHERE tasks.id = candidates.id AND tasks.status = 'PENDING'
+    RETURNING tasks.*
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id)
     SELECT id, 'PENDING', 'RUNNING', attempt, $2 FROM claimed
@@ -52,32 +60,44 @@ WITH claimed AS (
 SELECT * FROM claimed
 
 -- name: extend_leases
+WITH held AS (
+    SELECT * FROM unnest($1::uuid[], $2::int[]) AS t (id, attempt)
+), locked AS (
+    SELECT tasks.id FROM tasks JOIN held USING (id) ORDER BY tasks.id FOR UPDATE OF tasks
+)
 UPDATE tasks
 SET lease_expires_at = now() + make_interval(secs => $3)
-FROM unnest($1::uuid[], $2::int[]) AS held (id, attempt)
+FROM held JOIN locked USING (id)
 WHERE tasks.id = held.id AND tasks.attempt = held.attempt AND tasks.status = 'RUNNING'
 RETURNING tasks.id
 
--- name: complete
-WITH done AS (
+-- name: complete_many
+-- Group commit of many outcomes, each fenced by its attempt. Rows are locked in id order so
+-- concurrent batches (heartbeats, reapers) cannot deadlock; the lock also reads the latest
+-- version, so a reaper committing meanwhile is seen and its audit row gets a lower id than ours.
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[]) AS t (id, attempt, result)
+), locked AS (
+    SELECT tasks.id, tasks.status, tasks.attempt FROM tasks JOIN input USING (id) ORDER BY tasks.id FOR UPDATE OF tasks
+), done AS (
     UPDATE tasks
-    SET status = 'COMPLETED', result = $4, completed_at = now(), updated_at = now(), lease_expires_at = NULL
-    WHERE id = $1 AND attempt = $2 AND status = 'RUNNING'
-    RETURNING id, attempt
+    SET status = 'COMPLETED', result = input.result, completed_at = now(), updated_at = now(),
+        lease_expires_at = NULL
+    FROM input JOIN locked USING (id)
+    WHERE tasks.id = input.id AND tasks.attempt = input.attempt AND tasks.status = 'RUNNING'
+    RETURNING tasks.id, tasks.attempt
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id)
-    SELECT id, 'RUNNING', 'COMPLETED', attempt, $3 FROM done
-), current AS (
-    -- Locked, so it reads the latest version: a reaper committing meanwhile is seen, and its
-    -- audit row gets a lower id than ours.
-    SELECT id, status, attempt FROM tasks WHERE id = $1 FOR SHARE
+    SELECT id, 'RUNNING', 'COMPLETED', attempt, $4 FROM done
 ), refused AS (
     -- A late outcome (lease expired, task cancelled) changes nothing but is recorded.
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id, detail)
-    SELECT id, status, status, $2, $3, 'refused: late COMPLETED from attempt ' || $2 || ', current is ' || attempt
-    FROM current WHERE NOT EXISTS (SELECT 1 FROM done)
+    SELECT locked.id, locked.status, locked.status, input.attempt, $4,
+           'refused: late COMPLETED from attempt ' || input.attempt || ', current is ' || locked.attempt
+    FROM locked JOIN input USING (id)
+    WHERE locked.id NOT IN (SELECT id FROM done)
 )
-SELECT count(*) FROM done
+SELECT id FROM done
 
 -- name: fail
 -- $5 is RETRYING or PERMANENT_FAILURE, decided by the retry policy from the claimed snapshot.
