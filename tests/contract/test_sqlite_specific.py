@@ -15,14 +15,15 @@ from agentmesh.store.sqlite import SqliteStore
 
 
 async def test_a_failing_migration_leaves_nothing_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = Migration(2, "broken", "CREATE TABLE half_done (id INTEGER);\nSELECT * FROM no_such_table;")
+    version = len(load_migrations("sqlite")) + 1
+    broken = Migration(version, "broken", "CREATE TABLE half_done (id INTEGER);\nSELECT * FROM no_such_table;")
     monkeypatch.setattr(sqlite, "load_migrations", lambda backend: [*load_migrations(backend), broken])
     store = SqliteStore(str(tmp_path / "fresh.db"))
     await store.open()
     try:
         with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
             await store.migrate()
-        assert await store.pending_migrations() == [2]  # 0001 committed on its own, 0002 not at all
+        assert await store.pending_migrations() == [version]  # the real ones committed each on its own
     finally:
         await store.close()
     conn = sqlite3.connect(tmp_path / "fresh.db")

@@ -11,6 +11,7 @@ from agentmesh.agents.personas import check_simulation
 from agentmesh.domain.task import TERMINAL, Priority, TaskStatus, new_task_id
 from agentmesh.domain.transitions import ALLOWED, RESUMES, is_allowed
 from agentmesh.errors import UnknownAgent
+from agentmesh.migrations import load_migrations
 
 S = TaskStatus
 
@@ -60,3 +61,9 @@ def test_strategist_plan_is_checked(plan: Any) -> None:
 def test_persona_knobs_accepted() -> None:
     check_simulation({})
     check_simulation({"simulate": {"duration_ms": 0, "fail_attempts": 2, "fail_rate": 0.5}})
+
+
+def test_migrations_of_both_backends_are_kept_in_step() -> None:
+    postgres, sqlite = load_migrations("postgres"), load_migrations("sqlite")
+    assert [(m.version, m.name) for m in postgres] == [(m.version, m.name) for m in sqlite]
+    assert [m.version for m in postgres] == list(range(1, len(postgres) + 1))

@@ -51,7 +51,7 @@ WITH candidates AS (
     SET status = 'RUNNING', attempt = attempt + 1, worker_id = $2,
         lease_expires_at = now() + make_interval(secs => $3), started_at = now(), updated_at = now()
     FROM candidates
-    WHERE tasks.id = candidates.id AND tasks.status = 'PENDING'
+    WHERE tasks.id = candidates.id  -- locked and PENDING: no status test here, so the plan stays by key
     RETURNING tasks.*
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id)
@@ -63,12 +63,12 @@ SELECT * FROM claimed
 WITH held AS (
     SELECT * FROM unnest($1::uuid[], $2::int[]) AS t (id, attempt)
 ), locked AS (
-    SELECT tasks.id FROM tasks JOIN held USING (id) ORDER BY tasks.id FOR UPDATE OF tasks
+    SELECT tasks.id, tasks.status, tasks.attempt FROM tasks JOIN held USING (id) ORDER BY tasks.id FOR UPDATE OF tasks
 )
 UPDATE tasks
 SET lease_expires_at = now() + make_interval(secs => $3)
 FROM held JOIN locked USING (id)
-WHERE tasks.id = held.id AND tasks.attempt = held.attempt AND tasks.status = 'RUNNING'
+WHERE tasks.id = locked.id AND locked.status = 'RUNNING' AND locked.attempt = held.attempt
 RETURNING tasks.id
 
 -- name: complete_many
@@ -84,7 +84,9 @@ WITH input AS (
     SET status = 'COMPLETED', result = input.result, completed_at = now(), updated_at = now(),
         lease_expires_at = NULL
     FROM input JOIN locked USING (id)
-    WHERE tasks.id = input.id AND tasks.attempt = input.attempt AND tasks.status = 'RUNNING'
+    -- The fence reads the locked (latest) version; testing tasks.status here instead would let
+    -- the planner scan every RUNNING task through the status index when its statistics are stale.
+    WHERE tasks.id = locked.id AND locked.status = 'RUNNING' AND locked.attempt = input.attempt
     RETURNING tasks.id, tasks.attempt
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id)
