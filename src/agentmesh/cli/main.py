@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agentmesh.cli.bench import bench
 from agentmesh.client import Client
 from agentmesh.config import Settings, load_settings, redact
 from agentmesh.errors import AgentMeshError, ConfigError
@@ -287,6 +288,9 @@ def workflow_get(
         print_json(workflow)
     else:
         out.print(render(workflow))
+
+
+app.command()(one_line_errors(bench))
 
 
 def run() -> None:
