@@ -18,11 +18,12 @@ from typing import Any
 import orjson
 
 from agentmesh.agents import AgentRegistry
+from agentmesh.batching import GroupCommit
 from agentmesh.broker import Broker, QueueDepths
 from agentmesh.config import Settings
 from agentmesh.domain.task import JSON, NewTask, Priority, Task, TaskStatus
 from agentmesh.domain.workflow import NewWorkflow, Workflow, check_dag
-from agentmesh.errors import BackendUnavailable, InvalidInput
+from agentmesh.errors import BackendUnavailable, IdempotencyConflict, InvalidInput
 from agentmesh.metrics import SUBMITTED
 from agentmesh.store import Store, Submitted
 
@@ -49,6 +50,7 @@ class Mesh:
         self.broker = broker
         self.agents = agents
         self.settings = settings
+        self._singles = GroupCommit(self._commit_and_dispatch, isolate=(InvalidInput, IdempotencyConflict))
 
     def prepare(self, request: TaskRequest) -> NewTask:
         """Resolve defaults from the agent's registration; raise UnknownAgent / InvalidInput."""
@@ -76,7 +78,17 @@ class Mesh:
 
     async def submit(self, requests: Sequence[TaskRequest]) -> list[Submitted]:
         """Validate all, commit all in one transaction, then hand the new ones to the broker."""
-        tasks = [self.prepare(request) for request in requests]
+        return await self._commit_and_dispatch([self.prepare(request) for request in requests])
+
+    async def submit_one(self, request: TaskRequest) -> Submitted:
+        """Validate one task and commit it together with the other single submissions arriving meanwhile.
+
+        Many clients posting one task each then share a commit (group commit) instead of paying
+        one each. A task whose idempotency key conflicts fails alone: its batch is retried one by one.
+        """
+        return await self._singles.submit(self.prepare(request))
+
+    async def _commit_and_dispatch(self, tasks: list[NewTask]) -> list[Submitted]:
         submitted = await self.store.submit(tasks)
         if self.settings.fault_injection == "crash_after_commit":
             log.critical("fault injection: crashing between the store commit and the broker push")

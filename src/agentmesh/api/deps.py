@@ -11,7 +11,8 @@ from fastapi import Depends, HTTPException, Request
 from agentmesh.mesh import Mesh
 
 
-def get_mesh(request: Request) -> Mesh:
+async def get_mesh(request: Request) -> Mesh:
+    """Async on purpose, like every dependency here: a plain `def` costs a thread-pool hop per request."""
     mesh: Mesh = request.app.state.mesh
     return mesh
 
@@ -37,7 +38,7 @@ def bearer_ok(authorization: str | None, keys: tuple[str, ...]) -> bool:
     return scheme.lower() == "bearer" and keys_match(token.strip(), keys)
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
     """Route-level guard, kept behind the app-wide `ApiKeyMiddleware` as a second line."""
     keys: tuple[str, ...] = request.app.state.mesh.settings.api_keys
     if keys and not bearer_ok(request.headers.get("authorization"), keys):

@@ -42,7 +42,7 @@ def to_request(body: TaskIn) -> TaskRequest:
 @router.post("/tasks", status_code=201, response_model=TaskOut, responses={200: {"model": TaskOut}, **ERRORS})
 async def submit_task(body: TaskIn, mesh: MeshDep, response: Response) -> TaskOut:
     """Commit one task as PENDING. A repeated idempotency key with the same body returns the original (200)."""
-    (item,) = await mesh.submit([to_request(body)])
+    item = await mesh.submit_one(to_request(body))
     response.headers["Location"] = f"/tasks/{item.task.id}"
     if not item.created:
         response.status_code = 200
