@@ -205,7 +205,7 @@ class PostgresStore(Store):
     # -- worker -----------------------------------------------------------------------
     async def claim_many(self, task_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float) -> list[Task]:
         async with self._conn() as conn:
-            rows = await conn.fetch(Q["claim_many"], list(task_ids), worker_id, lease_seconds)
+            rows = await conn.fetch(Q["claim_many"], sorted(set(task_ids)), worker_id, lease_seconds)
         return [_task(row) for row in rows]
 
     async def extend_leases(
@@ -213,15 +213,16 @@ class PostgresStore(Store):
     ) -> set[uuid.UUID]:
         if not leases:
             return set()
-        ids, attempts = zip(*leases, strict=True)
+        ids, attempts = zip(*sorted(dict(leases).items()), strict=True)  # one per id, in lock order
         async with self._conn() as conn:
             rows = await conn.fetch(Q["extend_leases"], list(ids), list(attempts), lease_seconds)
         return {row["id"] for row in rows}
 
     async def complete_many(self, completions: Sequence[Completion], worker_id: str) -> set[uuid.UUID]:
-        ids = [c.task_id for c in completions]
-        attempts = [c.attempt for c in completions]
-        results = [c.result for c in completions]
+        ordered = sorted({c.task_id: c for c in completions}.values(), key=lambda c: c.task_id)  # lock order
+        ids = [c.task_id for c in ordered]
+        attempts = [c.attempt for c in ordered]
+        results = [c.result for c in ordered]
         async with self._conn() as conn:
             rows = await conn.fetch(Q["complete_many"], ids, attempts, results, worker_id)
         return {row["id"] for row in rows}
@@ -244,7 +245,7 @@ class PostgresStore(Store):
 
     async def promote(self, task_ids: Sequence[uuid.UUID]) -> Promotion:
         async with self._conn() as conn:
-            rows = await conn.fetch(Q["promote"], list(task_ids))
+            rows = await conn.fetch(Q["promote"], sorted(set(task_ids)))
         ready, drop = [], []
         found = set()
         for row in rows:

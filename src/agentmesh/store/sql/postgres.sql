@@ -39,20 +39,22 @@ SELECT status, count(*) AS n FROM tasks GROUP BY status
 
 -- name: claim_many
 -- Compare-and-set on a batch: only PENDING, due tasks are claimed; the attempt counter fences
--- later writes. Rows are locked in id order (no deadlock between batches) and a row another
--- transaction holds is skipped: its holder is claiming, cancelling or re-pushing it.
+-- later writes. $1 comes sorted and distinct. Each id is looked up by key in a LATERAL subquery
+-- (never flattened, because it locks): statistics of a queue table are always stale, and a
+-- plan that scanned every PENDING row instead would make each claim cost O(queue depth).
+-- A row another transaction holds is skipped: its holder is claiming, cancelling or re-pushing it.
 WITH candidates AS (
-    SELECT id FROM tasks
-    WHERE id = ANY($1::uuid[]) AND status = 'PENDING' AND run_after <= now()
-    ORDER BY id
-    FOR UPDATE SKIP LOCKED
+    SELECT t.id
+    FROM unnest($1::uuid[]) AS input (id),
+         LATERAL (SELECT id FROM tasks
+                  WHERE tasks.id = input.id AND status = 'PENDING' AND run_after <= now()
+                  FOR UPDATE SKIP LOCKED) AS t
 ), claimed AS (
     UPDATE tasks
     SET status = 'RUNNING', attempt = attempt + 1, worker_id = $2,
         lease_expires_at = now() + make_interval(secs => $3), started_at = now(), updated_at = now()
-    FROM candidates
-    WHERE tasks.id = candidates.id  -- locked and PENDING: no status test here, so the plan stays by key
-    RETURNING tasks.*
+    WHERE id = ANY (ARRAY(SELECT id FROM candidates))  -- locked and PENDING; by key whatever the statistics
+    RETURNING *
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id)
     SELECT id, 'PENDING', 'RUNNING', attempt, $2 FROM claimed
@@ -60,25 +62,28 @@ WITH candidates AS (
 SELECT * FROM claimed
 
 -- name: extend_leases
+-- $1 comes sorted and distinct: rows are locked in id order, so concurrent batches cannot deadlock.
 WITH held AS (
     SELECT * FROM unnest($1::uuid[], $2::int[]) AS t (id, attempt)
 ), locked AS (
-    SELECT tasks.id, tasks.status, tasks.attempt FROM tasks JOIN held USING (id) ORDER BY tasks.id FOR UPDATE OF tasks
+    SELECT t.* FROM held, LATERAL (SELECT id, status, attempt FROM tasks WHERE tasks.id = held.id FOR UPDATE) AS t
 )
 UPDATE tasks
 SET lease_expires_at = now() + make_interval(secs => $3)
 FROM held JOIN locked USING (id)
-WHERE tasks.id = locked.id AND locked.status = 'RUNNING' AND locked.attempt = held.attempt
+WHERE tasks.id = ANY ($1::uuid[]) AND tasks.id = locked.id
+  AND locked.status = 'RUNNING' AND locked.attempt = held.attempt
 RETURNING tasks.id
 
 -- name: complete_many
--- Group commit of many outcomes, each fenced by its attempt. Rows are locked in id order so
--- concurrent batches (heartbeats, reapers) cannot deadlock; the lock also reads the latest
--- version, so a reaper committing meanwhile is seen and its audit row gets a lower id than ours.
+-- Group commit of many outcomes, each fenced by its attempt. $1 comes sorted and distinct, so
+-- rows are locked in id order and concurrent batches (heartbeats, reapers) cannot deadlock; the
+-- lock also reads the latest version, so a reaper committing meanwhile is seen and its audit
+-- row gets a lower id than ours.
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[]) AS t (id, attempt, result)
 ), locked AS (
-    SELECT tasks.id, tasks.status, tasks.attempt FROM tasks JOIN input USING (id) ORDER BY tasks.id FOR UPDATE OF tasks
+    SELECT t.* FROM input, LATERAL (SELECT id, status, attempt FROM tasks WHERE tasks.id = input.id FOR UPDATE) AS t
 ), done AS (
     UPDATE tasks
     SET status = 'COMPLETED', result = input.result, completed_at = now(), updated_at = now(),
@@ -86,7 +91,9 @@ WITH input AS (
     FROM input JOIN locked USING (id)
     -- The fence reads the locked (latest) version; testing tasks.status here instead would let
     -- the planner scan every RUNNING task through the status index when its statistics are stale.
-    WHERE tasks.id = locked.id AND locked.status = 'RUNNING' AND locked.attempt = input.attempt
+    -- `= ANY ($1)` gives the planner a by-key path; without it a join may scan the whole table.
+    WHERE tasks.id = ANY ($1::uuid[]) AND tasks.id = locked.id
+      AND locked.status = 'RUNNING' AND locked.attempt = input.attempt
     RETURNING tasks.id, tasks.attempt
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id)
@@ -136,10 +143,17 @@ SELECT count(*) FROM released
 
 -- name: promote
 -- RETRYING → PENDING for the due ones; report every id's lane and whether it is ready.
-WITH promoted AS (
+-- Looked up by key like claim_many; a row another scheduler holds is left to it.
+WITH due AS (
+    SELECT t.id
+    FROM unnest($1::uuid[]) AS input (id),
+         LATERAL (SELECT id FROM tasks
+                  WHERE tasks.id = input.id AND status = 'RETRYING' AND run_after <= now()
+                  FOR UPDATE SKIP LOCKED) AS t
+), promoted AS (
     UPDATE tasks
     SET status = 'PENDING', updated_at = now()
-    WHERE id = ANY($1::uuid[]) AND status = 'RETRYING' AND run_after <= now()
+    WHERE id = ANY (ARRAY(SELECT id FROM due))
     RETURNING id, attempt
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, detail)
