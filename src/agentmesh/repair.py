@@ -86,10 +86,22 @@ async def reap_expired(store: Store, broker: Broker, policy: RetryPolicy) -> int
     return reaped
 
 
+async def adopt_broker(store: Store, broker: Broker) -> int | None:
+    """Rebuild a new, restarted or flushed broker from the store and mark it; None if it was in step.
+
+    The API does this at start, before taking submissions: otherwise the first reconciler pass
+    would see an unmarked broker and push the whole backlog a second time.
+    """
+    if not await broker.mark_epoch():
+        return None
+    return await rebuild_broker(store, broker)
+
+
 async def reconcile(store: Store, broker: Broker, grace: float) -> Repairs:
     """One pass of store → broker repair; `grace` is how long a task may wait before it counts as lost."""
-    if await broker.mark_epoch():
-        repairs = Repairs(rebuilt=await rebuild_broker(store, broker))
+    rebuilt = await adopt_broker(store, broker)
+    if rebuilt is not None:
+        repairs = Repairs(rebuilt=rebuilt)
     else:
         timers = await store.stale_retrying(grace, BATCH)
         await broker.schedule(timers)

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from tests.conftest import LiveApi
 
@@ -162,3 +163,8 @@ def test_operational_endpoints(http: httpx.Client) -> None:
     assert "agentmesh_tasks_submitted_total" in metrics.text
     schema = http.get("/openapi.json").json()
     assert "/tasks/batch" in schema["paths"]
+
+
+def test_the_api_adopts_the_broker_at_start_so_workers_do_not_push_the_backlog_again(live_api: LiveApi) -> None:
+    marker = f"{live_api.settings.redis_prefix}agent_epoch"
+    assert redis.Redis.from_url(live_api.settings.redis_url).exists(marker)

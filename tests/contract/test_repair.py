@@ -8,7 +8,7 @@ import time
 from agentmesh.broker import Broker
 from agentmesh.domain.retry import FailureDecision, RetryPolicy
 from agentmesh.domain.task import NewTask, Priority, TaskStatus
-from agentmesh.repair import reap_expired, reconcile
+from agentmesh.repair import adopt_broker, reap_expired, reconcile
 from agentmesh.store import Store
 from tests.factories import new_task
 
@@ -62,6 +62,14 @@ async def test_first_pass_on_an_empty_broker_rebuilds_it_from_the_store(store: S
     timers = {task_id for task_id, _ in await broker.due(time.time() + 120, 10)}
     assert timers == {delayed.id, failing.id}
     assert not await reconcile(store, broker, grace=60)  # nothing lost since
+
+
+async def test_adopting_a_broker_rebuilds_it_once_so_no_backlog_is_pushed_twice(store: Store, broker: Broker) -> None:
+    queued = [item.task for item in await store.submit([new(), new(), new()])]
+    assert await adopt_broker(store, broker) == 3
+    assert await adopt_broker(store, broker) is None  # marked: in step from now on
+    assert not await reconcile(store, broker, grace=60)  # a reconciler does not rebuild it again
+    assert sorted(task_id for task_id, _ in await broker.pop(10, timeout=0)) == sorted(t.id for t in queued)
 
 
 async def test_ids_never_pushed_or_lost_come_back_after_the_grace(store: Store, broker: Broker) -> None:

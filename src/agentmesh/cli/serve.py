@@ -14,8 +14,9 @@ from agentmesh.api import create_app
 from agentmesh.broker import create_broker
 from agentmesh.cli.runtime import install_stop_signals, run_async, setup_logging
 from agentmesh.config import Settings, redact
-from agentmesh.errors import ConfigError
+from agentmesh.errors import BackendUnavailable, ConfigError
 from agentmesh.mesh import Mesh
+from agentmesh.repair import adopt_broker
 from agentmesh.store import create_store
 from agentmesh.worker.runtime import Worker
 
@@ -97,6 +98,7 @@ def serve_api(settings: Settings, log_level: str, insecure: bool = False) -> Non
     async def main() -> None:
         mesh = await open_mesh(settings)
         try:
+            await _adopt_broker(mesh)
             server = api_server(mesh, settings, log_level)
             install_stop_signals(lambda: setattr(server, "should_exit", True))
             await server.serve()
@@ -104,6 +106,16 @@ def serve_api(settings: Settings, log_level: str, insecure: bool = False) -> Non
             await close_mesh(mesh)
 
     run_async(main())
+
+
+async def _adopt_broker(mesh: Mesh) -> None:
+    try:
+        rebuilt = await adopt_broker(mesh.store, mesh.broker)
+    except BackendUnavailable as exc:  # the reconciler of a worker does it later
+        log.warning("could not check the broker against the store at start: %s", exc)
+        return
+    if rebuilt:
+        log.warning("the broker was new or had lost its data: re-enqueued %d tasks from the store", rebuilt)
 
 
 def serve_worker(settings: Settings, metrics_port: int | None, log_level: str) -> None:
