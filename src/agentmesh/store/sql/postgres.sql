@@ -63,17 +63,21 @@ SELECT * FROM claimed
 
 -- name: extend_leases
 -- $1 comes sorted and distinct: rows are locked in id order, so concurrent batches cannot deadlock.
+-- The update then finds the locked rows by key (an array, never a per-row `= ANY` filter: with
+-- thousands of tasks in flight that filter alone made a heartbeat quadratic).
 WITH held AS (
     SELECT * FROM unnest($1::uuid[], $2::int[]) AS t (id, attempt)
 ), locked AS (
-    SELECT t.* FROM held, LATERAL (SELECT id, status, attempt FROM tasks WHERE tasks.id = held.id FOR UPDATE) AS t
+    SELECT t.id
+    FROM held,
+         LATERAL (SELECT id FROM tasks
+                  WHERE tasks.id = held.id AND attempt = held.attempt AND status = 'RUNNING'
+                  FOR UPDATE) AS t
 )
 UPDATE tasks
 SET lease_expires_at = now() + make_interval(secs => $3)
-FROM held JOIN locked USING (id)
-WHERE tasks.id = ANY ($1::uuid[]) AND tasks.id = locked.id
-  AND locked.status = 'RUNNING' AND locked.attempt = held.attempt
-RETURNING tasks.id
+WHERE id = ANY (ARRAY(SELECT id FROM locked))
+RETURNING id
 
 -- name: complete_many
 -- Group commit of many outcomes, each fenced by its attempt. $1 comes sorted and distinct, so
@@ -83,17 +87,19 @@ RETURNING tasks.id
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[]) AS t (id, attempt, result)
 ), locked AS (
-    SELECT t.* FROM input, LATERAL (SELECT id, status, attempt FROM tasks WHERE tasks.id = input.id FOR UPDATE) AS t
+    SELECT t.*, input.attempt AS tried
+    FROM input, LATERAL (SELECT id, status, attempt FROM tasks WHERE tasks.id = input.id FOR UPDATE) AS t
+), current AS (
+    -- The fence reads the locked (latest) version of each row.
+    SELECT id FROM locked WHERE status = 'RUNNING' AND attempt = tried
 ), done AS (
     UPDATE tasks
     SET status = 'COMPLETED', result = input.result, completed_at = now(), updated_at = now(),
         lease_expires_at = NULL
-    FROM input JOIN locked USING (id)
-    -- The fence reads the locked (latest) version; testing tasks.status here instead would let
-    -- the planner scan every RUNNING task through the status index when its statistics are stale.
-    -- `= ANY ($1)` gives the planner a by-key path; without it a join may scan the whole table.
-    WHERE tasks.id = ANY ($1::uuid[]) AND tasks.id = locked.id
-      AND locked.status = 'RUNNING' AND locked.attempt = input.attempt
+    FROM input JOIN current USING (id)
+    -- Driven by the few locked rows, looked up by key: a status test on tasks here could scan
+    -- every RUNNING task when statistics are stale, and a per-row `= ANY` filter is quadratic.
+    WHERE tasks.id = current.id
     RETURNING tasks.id, tasks.attempt
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id)
@@ -101,10 +107,10 @@ WITH input AS (
 ), refused AS (
     -- A late outcome (lease expired, task cancelled) changes nothing but is recorded.
     INSERT INTO task_events (task_id, from_status, to_status, attempt, worker_id, detail)
-    SELECT locked.id, locked.status, locked.status, input.attempt, $4,
-           'refused: late COMPLETED from attempt ' || input.attempt || ', current is ' || locked.attempt
-    FROM locked JOIN input USING (id)
-    WHERE locked.id NOT IN (SELECT id FROM done)
+    SELECT id, status, status, tried, $4,
+           'refused: late COMPLETED from attempt ' || tried || ', current is ' || attempt
+    FROM locked
+    WHERE id NOT IN (SELECT id FROM current)
 )
 SELECT id FROM done
 
