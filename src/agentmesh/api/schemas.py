@@ -71,7 +71,8 @@ class TaskOut(BaseModel):
 
     @classmethod
     def of(cls, task: Task) -> TaskOut:
-        return cls(
+        """From the store's record, which is already valid: no second validation of every payload."""
+        return cls.model_construct(
             id=task.id, agent_type=task.agent_type, priority=task.priority, payload=task.payload,
             status=task.status, result=task.result, last_error=task.last_error,
             retry_count=task.retry_count, max_retries=task.max_retries, attempt=task.attempt,
