@@ -6,7 +6,7 @@ import asyncio
 
 from rich.console import Console
 
-from agentmesh.cli.runtime import install_stop_signals, run_async, setup_logging
+from agentmesh.cli.runtime import install_stop_signals, run_async, setup_logging, tune_gc
 from agentmesh.cli.serve import api_server, close_mesh, open_mesh, require_keys_off_loopback
 from agentmesh.config import Settings, redact
 from agentmesh.demo import run_demo
@@ -30,6 +30,7 @@ def serve_dev(settings: Settings, demo: bool, log_level: str, insecure: bool = F
                 await recover_single_process(mesh.store, mesh.broker, policy)
             worker = Worker(mesh.store, mesh.broker, mesh.agents, settings)
             server = api_server(mesh, settings, log_level)
+            tune_gc()
 
             def stop() -> None:
                 worker.stop()

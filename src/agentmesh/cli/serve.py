@@ -12,7 +12,7 @@ import uvicorn
 from agentmesh.agents import load_agent_modules, registry
 from agentmesh.api import create_app
 from agentmesh.broker import create_broker
-from agentmesh.cli.runtime import install_stop_signals, run_async, setup_logging
+from agentmesh.cli.runtime import install_stop_signals, run_async, setup_logging, tune_gc
 from agentmesh.config import Settings, redact
 from agentmesh.errors import BackendUnavailable, ConfigError
 from agentmesh.mesh import Mesh
@@ -99,6 +99,7 @@ def serve_api(settings: Settings, log_level: str, insecure: bool = False) -> Non
         mesh = await open_mesh(settings)
         try:
             await _adopt_broker(mesh)
+            tune_gc()
             server = api_server(mesh, settings, log_level)
             install_stop_signals(lambda: setattr(server, "should_exit", True))
             await server.serve()
@@ -130,6 +131,7 @@ def serve_worker(settings: Settings, metrics_port: int | None, log_level: str) -
         mesh = await open_mesh(settings)
         try:
             worker = Worker(mesh.store, mesh.broker, mesh.agents, settings)
+            tune_gc()
             install_stop_signals(worker.stop)
             await worker.run()
         finally:
