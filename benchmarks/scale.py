@@ -22,7 +22,7 @@ from rich.table import Table
 
 from agentmesh.store.postgres import Q
 from benchmarks.env import BenchEnv
-from benchmarks.measure import POLL, enqueue_rate
+from benchmarks.measure import enqueue_rate
 from benchmarks.systems.agentmesh import AgentMeshSystem
 from benchmarks.systems.base import Job
 
@@ -32,16 +32,19 @@ REPAIR = ["expired_leases", "stale_pending", "count_stale_pending"]
 
 
 async def drain_rate(system: AgentMeshSystem, sample: int, timeout: float = 300) -> float:
-    """Start the workers; rate over the next `sample` completions after the first (start-up excluded)."""
+    """Start the workers; rate from the first completion until `sample` more have finished (start-up excluded)."""
     before = await system.finished()
     system.start_workers()
     try:
         first = await _poll_until(system, lambda done: done > before, 0.01)
         start = time.monotonic()
-        done = await _poll_until(system, lambda done: done >= first + sample or time.monotonic() - start > timeout)
+        done = await _poll_until(system, lambda done: done >= before + sample or time.monotonic() - start > timeout)
         return (done - first) / (time.monotonic() - start)
     finally:
         system.stop_workers()
+
+
+POLL = 0.25  # coarser than benchmarks.run: each poll counts COMPLETED rows on the server under test
 
 
 async def _poll_until(system: AgentMeshSystem, reached: Callable[[int], bool], every: float = POLL) -> int:
@@ -96,8 +99,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     env = BenchEnv.start()
     system = AgentMeshSystem(env)
     try:
-        await system.reset()
-        await system.prepare_database()
+        await system.reset()  # a fresh database, migrated, and the API started on it
         empty = await rates(system, args.sample)
         console.print(f"empty queue: {empty}")
         started = time.monotonic()
@@ -131,7 +133,7 @@ def render(result: dict[str, Any]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__)
     parser.add_argument("--backlog", type=int, default=1_000_000, help="PENDING tasks queued before measuring")
-    parser.add_argument("--sample", type=int, default=20_000, help="tasks per measured submit / drain")
+    parser.add_argument("--sample", type=int, default=50_000, help="tasks per measured submit / drain")
     parser.add_argument("--json", default="scale-results.json", help="where to write the figures and plans")
     options = parser.parse_args()
     outcome = asyncio.run(main(options))

@@ -70,7 +70,7 @@ class AgentMeshSystem(DatabaseBacked, AsyncProducer):
         self.api = self._spawn_api(port)
         self.http = aiohttp.ClientSession(
             base_url=f"http://127.0.0.1:{port}",
-            connector=aiohttp.TCPConnector(limit=ASYNC_CLIENTS + 8),
+            connector=aiohttp.TCPConnector(limit=ASYNC_CLIENTS + 8, keepalive_timeout=2),  # < uvicorn's 5 s
             timeout=aiohttp.ClientTimeout(total=60),
         )
         deadline = time.monotonic() + 30

@@ -108,7 +108,7 @@ async def reconcile(store: Store, broker: Broker, grace: float) -> Repairs:
         missing = await _missing_from_lanes(store, broker, grace)
         await broker.push(missing)
         dead_letter = 0
-        if (await store.count_by_status())[TaskStatus.PERMANENT_FAILURE] != (await broker.depths()).dead_letter:
+        if await store.count_with_status(TaskStatus.PERMANENT_FAILURE) != (await broker.depths()).dead_letter:
             dead_letter = await sync_dead_letter(store, broker)
         repairs = Repairs(timers=len(timers), pushed=len(missing), dead_letter=dead_letter)
     if repairs:

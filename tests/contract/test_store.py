@@ -175,3 +175,12 @@ async def test_worker_registry(store: Store) -> None:
     assert (worker.id, worker.concurrency, worker.in_flight) == ("w-a", 8, 5)
     await store.remove_worker("w-a")
     assert await store.list_workers(seen_within=30) == []
+
+
+async def test_count_with_status_agrees_with_the_counts_by_status(store: Store) -> None:
+    submitted = await store.submit([new(), new(), new()])
+    assert await store.claim(submitted[0].task.id, "w", 30) is not None
+    by_status = await store.count_by_status()
+    for status in S:
+        assert await store.count_with_status(status) == by_status[status]
+    assert by_status[S.PENDING] == 2 and by_status[S.RUNNING] == 1

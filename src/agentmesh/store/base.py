@@ -112,6 +112,10 @@ class Store(ABC):
     @abstractmethod
     async def count_by_status(self) -> dict[TaskStatus, int]: ...
 
+    @abstractmethod
+    async def count_with_status(self, status: TaskStatus) -> int:
+        """Tasks in one status, read from the status index alone (not a pass over every task)."""
+
     # -- worker -----------------------------------------------------------------------
     @abstractmethod
     async def claim_many(self, task_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float) -> list[Task]:

@@ -202,6 +202,10 @@ class PostgresStore(Store):
         counts.update({TaskStatus(row["status"]): row["n"] for row in rows})
         return counts
 
+    async def count_with_status(self, status: TaskStatus) -> int:
+        async with self._conn() as conn:
+            return int(await conn.fetchval(Q["count_with_status"], status.value))
+
     # -- worker -----------------------------------------------------------------------
     async def claim_many(self, task_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float) -> list[Task]:
         async with self._conn() as conn:

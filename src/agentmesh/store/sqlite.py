@@ -230,6 +230,10 @@ class SqliteStore(Store):
         counts.update({TaskStatus(row["status"]): row["n"] for row in await self._read(Q["count_by_status"])})
         return counts
 
+    async def count_with_status(self, status: TaskStatus) -> int:
+        rows = await self._read(Q["count_with_status"], {"status": status.value})
+        return int(rows[0][0])
+
     # -- worker -----------------------------------------------------------------------
     async def claim_many(self, task_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float) -> list[Task]:
         claimed = []

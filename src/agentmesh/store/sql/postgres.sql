@@ -37,6 +37,9 @@ SELECT * FROM task_events WHERE task_id = $1 ORDER BY id
 -- name: count_by_status
 SELECT status, count(*) AS n FROM tasks GROUP BY status
 
+-- name: count_with_status
+SELECT count(*) FROM tasks WHERE status = $1
+
 -- name: claim_many
 -- Compare-and-set on a batch: only PENDING, due tasks are claimed; the attempt counter fences
 -- later writes. $1 comes sorted and distinct. Each id is looked up by key in a LATERAL subquery

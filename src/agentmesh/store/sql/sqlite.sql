@@ -29,6 +29,9 @@ SELECT * FROM task_events WHERE task_id = :id ORDER BY id
 -- name: count_by_status
 SELECT status, count(*) AS n FROM tasks GROUP BY status
 
+-- name: count_with_status
+SELECT count(*) FROM tasks WHERE status = :status
+
 -- name: claim
 -- Compare-and-set: only a PENDING, due task is claimed; the attempt counter fences later writes.
 UPDATE tasks
