@@ -32,8 +32,9 @@ class AgentMeshSystem(DatabaseBacked, AsyncProducer):
     batch_api = "POST /tasks/batch, 1000 per request, 1 request in flight"
     count_sql = "SELECT count(*) FROM tasks WHERE status = 'COMPLETED'"
 
-    def __init__(self, env: BenchEnv) -> None:
+    def __init__(self, env: BenchEnv, concurrency: int = CONCURRENCY) -> None:
         super().__init__(env)
+        self.concurrency = concurrency
         self.api: subprocess.Popen[bytes] | None = None
         self.http: aiohttp.ClientSession | None = None
 
@@ -120,5 +121,5 @@ class AgentMeshSystem(DatabaseBacked, AsyncProducer):
         await super().close()
 
     def worker_commands(self, procs: int) -> list[list[str]]:
-        return [[venv_bin("agentmesh"), "worker", "--concurrency", str(CONCURRENCY), "--log-level", "warning"]
+        return [[venv_bin("agentmesh"), "worker", "--concurrency", str(self.concurrency), "--log-level", "warning"]
                 for _ in range(procs)]  # fmt: skip
