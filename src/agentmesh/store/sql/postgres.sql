@@ -46,12 +46,14 @@ SELECT count(*) FROM tasks WHERE status = $1
 -- (never flattened, because it locks): statistics of a queue table are always stale, and a
 -- plan that scanned every PENDING row instead would make each claim cost O(queue depth).
 -- A row another transaction holds is skipped: its holder is claiming, cancelling or re-pushing it.
+-- Row locks here are NO KEY UPDATE, the lock an UPDATE that keeps the key takes anyway: it does
+-- not conflict with the KEY SHARE locks of foreign-key checks (a workflow adding dependency edges).
 WITH candidates AS (
     SELECT t.id
     FROM unnest($1::uuid[]) AS input (id),
          LATERAL (SELECT id FROM tasks
                   WHERE tasks.id = input.id AND status = 'PENDING' AND run_after <= now()
-                  FOR UPDATE SKIP LOCKED) AS t
+                  FOR NO KEY UPDATE SKIP LOCKED) AS t
 ), claimed AS (
     UPDATE tasks
     SET status = 'RUNNING', attempt = attempt + 1, worker_id = $2,
@@ -75,7 +77,7 @@ WITH held AS (
     FROM held,
          LATERAL (SELECT id FROM tasks
                   WHERE tasks.id = held.id AND attempt = held.attempt AND status = 'RUNNING'
-                  FOR UPDATE) AS t
+                  FOR NO KEY UPDATE) AS t
 )
 UPDATE tasks
 SET lease_expires_at = now() + make_interval(secs => $3)
@@ -91,7 +93,7 @@ WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[]) AS t (id, attempt, result)
 ), locked AS (
     SELECT t.*, input.attempt AS tried
-    FROM input, LATERAL (SELECT id, status, attempt FROM tasks WHERE tasks.id = input.id FOR UPDATE) AS t
+    FROM input, LATERAL (SELECT id, status, attempt FROM tasks WHERE tasks.id = input.id FOR NO KEY UPDATE) AS t
 ), current AS (
     -- The fence reads the locked (latest) version of each row.
     SELECT id FROM locked WHERE status = 'RUNNING' AND attempt = tried
@@ -158,7 +160,7 @@ WITH due AS (
     FROM unnest($1::uuid[]) AS input (id),
          LATERAL (SELECT id FROM tasks
                   WHERE tasks.id = input.id AND status = 'RETRYING' AND run_after <= now()
-                  FOR UPDATE SKIP LOCKED) AS t
+                  FOR NO KEY UPDATE SKIP LOCKED) AS t
 ), promoted AS (
     UPDATE tasks
     SET status = 'PENDING', updated_at = now()
