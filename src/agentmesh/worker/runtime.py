@@ -12,7 +12,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from agentmesh.agents import AgentRegistry
@@ -104,9 +104,7 @@ class Worker:
             stop_waiter.cancel()
             await asyncio.gather(fetch, return_exceptions=True)
             await self._drain()
-            for task in sides:
-                task.cancel()
-            await asyncio.gather(*sides, return_exceptions=True)
+            await _cancel_until_done(sides)
             await self._release_leftovers()
             await self._quietly(self.store.remove_worker(self.id))
         if crashed:
@@ -237,10 +235,8 @@ class Worker:
         leftovers = list(self.state.in_flight.values())
         for slot in leftovers:
             slot.lost = True
-            if slot.runner:
-                slot.runner.cancel()
         if leftovers:
-            await asyncio.gather(*(slot.runner for slot in leftovers if slot.runner), return_exceptions=True)
+            await _cancel_until_done([slot.runner for slot in leftovers if slot.runner])
             await self._quietly(self._release(leftovers))
 
     async def _release(self, slots: list[Slot]) -> None:
@@ -257,6 +253,21 @@ class Worker:
             await operation
         except BackendUnavailable as exc:
             log.warning("during shutdown: %s", exc)
+
+
+async def _cancel_until_done(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel until each task has ended, not just once.
+
+    A cancellation can be swallowed on its way through a library (on Python 3.11 a timeout
+    expiring at the same moment turns it into a TimeoutError, which a client then retries);
+    the task then runs on, and a single cancel would leave shutdown waiting for it forever.
+    anyio re-delivers cancellation for the same reason.
+    """
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
 
 
 def _recording(slot: Slot) -> None:
