@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,8 +95,8 @@ class Mesh:
             log.critical("fault injection: crashing between the store commit and the broker push")
             os._exit(70)
         created = [item.task for item in submitted if item.created]
-        for task in created:
-            SUBMITTED.labels(task.agent_type).inc()
+        for agent_type, count in Counter(task.agent_type for task in created).items():
+            SUBMITTED.labels(agent_type).inc(count)
         await self.dispatch(created)
         return submitted
 

@@ -163,6 +163,10 @@ def test_operational_endpoints(http: httpx.Client) -> None:
     assert "agentmesh_tasks_submitted_total" in metrics.text
     schema = http.get("/openapi.json").json()
     assert "/tasks/batch" in schema["paths"]
+    for path, model in (("/tasks", "TaskIn"), ("/tasks/batch", "BatchIn")):  # routes that read their own bodies
+        body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{model}"}
+    assert set(schema["components"]["schemas"]["TaskIn"]["properties"]) >= {"agent_type", "payload", "priority"}
 
 
 def test_the_api_adopts_the_broker_at_start_so_workers_do_not_push_the_backlog_again(live_api: LiveApi) -> None:

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from agentmesh import __version__
+from agentmesh.api.bodies import document_bodies
 from agentmesh.api.deps import require_api_key
 from agentmesh.api.errors import install_error_handlers
 from agentmesh.api.middleware import install_middleware
 from agentmesh.api.routes import dead_letter, system, tasks, workflows
+from agentmesh.api.schemas import BatchIn, TaskIn
 from agentmesh.mesh import Mesh
 
 
@@ -45,4 +47,5 @@ def create_app(mesh: Mesh, *, manage_backends: bool = True) -> FastAPI:
     app.include_router(tasks.router, dependencies=guarded)
     app.include_router(dead_letter.router, dependencies=guarded)
     app.include_router(workflows.router, dependencies=guarded)
+    app.openapi = document_bodies(app, (TaskIn, BatchIn))  # type: ignore[method-assign]  # the submit routes parse their own bodies
     return app

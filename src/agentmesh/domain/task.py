@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import uuid_utils
+import uuid_utils.compat
 
 JSON = Any
 
@@ -49,7 +49,7 @@ TERMINAL = frozenset(
 
 def new_task_id() -> uuid.UUID:
     """A UUIDv7: time-ordered, so ids sort by submission and index well."""
-    return uuid.UUID(str(uuid_utils.uuid7()))
+    return uuid_utils.compat.uuid7()
 
 
 @dataclass(frozen=True, slots=True)

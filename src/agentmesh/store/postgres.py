@@ -134,6 +134,7 @@ class PostgresStore(Store):
     # -- producer ---------------------------------------------------------------------
     async def submit(self, tasks: Sequence[NewTask]) -> list[Submitted]:
         columns: list[list[Any]] = [[] for _ in range(8)]
+        by_id = {task.id: task for task in tasks}
         for task in tasks:
             values = (
                 task.id, task.agent_type, task.priority.value, task.payload, task.max_retries,
@@ -141,10 +142,13 @@ class PostgresStore(Store):
             )  # fmt: skip
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-        async with self._conn(transaction=True) as conn:
+        # One statement is atomic with its audit rows; a transaction is needed only to undo the batch
+        # when an idempotency key turns out to conflict, and BEGIN/COMMIT cost two more round trips.
+        keyed = any(task.idempotency_key is not None for task in tasks)
+        async with self._conn(transaction=keyed) as conn:
             rows = await conn.fetch(Q["insert_tasks"], *columns)
-            inserted = {row["id"]: _task(row) for row in rows}
-            existing = await self._existing_for_keys(conn, [t for t in tasks if t.id not in inserted])
+            inserted = {row["id"]: _pending_task(by_id[row["id"]], row) for row in rows}
+            existing = await self._existing_for_keys(conn, [t for t in tasks if t.id not in inserted]) if keyed else {}
         return [
             Submitted(inserted[t.id], True) if t.id in inserted else Submitted(existing[t.idempotency_key or ""], False)
             for t in tasks
@@ -438,6 +442,17 @@ def _encode_jsonb(value: JSON) -> bytes:
 
 def _decode_jsonb(data: bytes) -> JSON:
     return orjson.loads(data[1:])
+
+
+def _pending_task(new: NewTask, row: asyncpg.Record) -> Task:
+    """A task just inserted, from what was sent plus the times the store set: no need to read it all back."""
+    created_at = row["created_at"]
+    return Task(
+        id=new.id, agent_type=new.agent_type, priority=new.priority, payload=new.payload,
+        status=TaskStatus.PENDING, result=None, last_error=None, retry_count=0, max_retries=new.max_retries,
+        attempt=0, idempotency_key=new.idempotency_key, created_at=created_at, updated_at=created_at,
+        started_at=None, completed_at=None, run_after=row["run_after"], request_hash=new.request_hash,
+    )  # fmt: skip
 
 
 def _task(row: asyncpg.Record) -> Task:

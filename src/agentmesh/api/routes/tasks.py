@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from agentmesh.api.bodies import json_body, json_response, parse_body, task_fields
 from agentmesh.api.deps import MeshDep
 from agentmesh.api.schemas import (
     MAX_AGENT_TYPE,
@@ -39,21 +40,22 @@ def to_request(body: TaskIn) -> TaskRequest:
     )  # fmt: skip
 
 
-@router.post("/tasks", status_code=201, response_model=TaskOut, responses={200: {"model": TaskOut}, **ERRORS})
-async def submit_task(body: TaskIn, mesh: MeshDep, response: Response) -> TaskOut:
+@router.post("/tasks", status_code=201, response_model=TaskOut, openapi_extra=json_body(TaskIn),
+             responses={200: {"model": TaskOut}, **ERRORS})  # fmt: skip
+async def submit_task(request: Request, mesh: MeshDep) -> Response:
     """Commit one task as PENDING. A repeated idempotency key with the same body returns the original (200)."""
+    body = parse_body(TaskIn, await request.body())
     item = await mesh.submit_one(to_request(body))
-    response.headers["Location"] = f"/tasks/{item.task.id}"
-    if not item.created:
-        response.status_code = 200
-    return TaskOut.of(item.task)
+    return json_response(task_fields(item.task), 201 if item.created else 200, {"Location": f"/tasks/{item.task.id}"})
 
 
-@router.post("/tasks/batch", status_code=201, response_model=BatchOut, responses=ERRORS)
-async def submit_batch(body: BatchIn, mesh: MeshDep) -> BatchOut:
+@router.post("/tasks/batch", status_code=201, response_model=BatchOut, openapi_extra=json_body(BatchIn),
+             responses=ERRORS)  # fmt: skip
+async def submit_batch(request: Request, mesh: MeshDep) -> Response:
     """Commit up to 1,000 tasks atomically: all or none."""
+    body = parse_body(BatchIn, await request.body())
     submitted = await mesh.submit([to_request(task) for task in body.tasks])
-    return BatchOut(items=[TaskOut.of(item.task) for item in submitted])
+    return json_response({"items": [task_fields(item.task) for item in submitted]}, 201)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, responses=ERRORS)

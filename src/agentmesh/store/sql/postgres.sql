@@ -15,12 +15,12 @@ WITH input AS (
            now() + make_interval(secs => delay)
     FROM input
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING *
+    RETURNING id, created_at, run_after
 ), logged AS (
     INSERT INTO task_events (task_id, from_status, to_status, attempt, detail)
     SELECT id, NULL, 'PENDING', 0, 'submitted' FROM inserted
 )
-SELECT * FROM inserted
+SELECT id, created_at, run_after FROM inserted
 
 -- name: tasks_by_idempotency_key
 SELECT * FROM tasks WHERE idempotency_key = ANY($1::text[])
