@@ -52,10 +52,10 @@ class Processes:
         self.children.append((process, log))
         return process
 
-    def api(self, settings: Settings, **extra: str) -> str:
-        """Start `agentmesh api` and return its base URL once /healthz answers."""
+    def api(self, settings: Settings, options: tuple[str, ...] = (), **extra: str) -> str:
+        """Start `agentmesh api [options]` and return its base URL once /healthz answers."""
         port = free_port()
-        process = self.spawn(["api", "--port", str(port)], settings_env(settings, **extra), "api")
+        process = self.spawn(["api", "--port", str(port), *options], settings_env(settings, **extra), "api")
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

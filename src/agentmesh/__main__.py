@@ -1,3 +1,4 @@
 from agentmesh.cli.main import run
 
-run()
+if __name__ == "__main__":  # not when a spawned API process imports the parent's main module
+    run()

@@ -1,8 +1,14 @@
-"""Prometheus metrics of this process. Workers serve theirs on `--metrics-port`."""
+"""Prometheus metrics of this process. Workers serve theirs on `--metrics-port`.
+
+Under `agentmesh api --processes N` the API processes write their metrics to a shared
+`PROMETHEUS_MULTIPROC_DIR`, and a scrape of any of them reads all (`render`).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 SUBMITTED = Counter("agentmesh_tasks_submitted", "Tasks committed by this API process", ["agent_type"])
 COMPLETED = Counter("agentmesh_tasks_completed", "Tasks completed by this worker process", ["agent_type"])
@@ -15,6 +21,17 @@ DURATION = Histogram(
     ["agent_type", "outcome"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
-IN_FLIGHT = Gauge("agentmesh_worker_in_flight", "Tasks running in this worker process")
-LANE_DEPTH = Gauge("agentmesh_lane_depth", "Task ids waiting in a broker lane", ["lane"])
-TASKS_BY_STATUS = Gauge("agentmesh_tasks", "Tasks in the store by status", ["status"])
+IN_FLIGHT = Gauge("agentmesh_worker_in_flight", "Tasks running in this worker process", multiprocess_mode="livesum")
+# Read from the backends at scrape time: the latest reading is the truth, whichever process took it.
+LANE_DEPTH = Gauge("agentmesh_lane_depth", "Task ids waiting in a broker lane", ["lane"],
+                   multiprocess_mode="mostrecent")  # fmt: skip
+TASKS_BY_STATUS = Gauge("agentmesh_tasks", "Tasks in the store by status", ["status"], multiprocess_mode="mostrecent")
+
+
+def render() -> bytes:
+    """The Prometheus text of this process, or of all the API processes sharing a metrics directory."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)

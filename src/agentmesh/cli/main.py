@@ -94,11 +94,14 @@ def api(
     agents: AgentsOpt = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
     insecure: InsecureOpt = False,
+    processes: Annotated[
+        int, typer.Option(min=1, max=256, help="API processes sharing the port (one core each; 1: no supervisor).")
+    ] = 1,
 ) -> None:
     """Run the Producer API (distributed mode: PostgreSQL or SQLite + Redis)."""
     from agentmesh.cli.serve import serve_api
 
-    serve_api(settings_with(host=host, port=port, agents=agents), log_level, insecure)
+    serve_api(settings_with(host=host, port=port, agents=agents), log_level, insecure, processes)
 
 
 @app.command()

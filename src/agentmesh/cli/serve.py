@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
+import socket
 from collections.abc import Iterator
 
 import uvicorn
@@ -90,23 +93,67 @@ async def close_mesh(mesh: Mesh) -> None:
     await mesh.store.close()
 
 
-def serve_api(settings: Settings, log_level: str, insecure: bool = False) -> None:
+def serve_api(settings: Settings, log_level: str, insecure: bool = False, processes: int = 1) -> None:
     require_shared_broker(settings, "api")
     require_keys_off_loopback(settings, "api", insecure)
     setup_logging(log_level)
+    if processes > 1:
+        from agentmesh.cli.api_processes import serve_processes
 
-    async def main() -> None:
-        mesh = await open_mesh(settings)
-        try:
+        serve_processes(settings, log_level, processes)
+        return
+    run_async(_serve_api(settings, log_level, adopt=True))
+
+
+def serve_child(settings: Settings, log_level: str, listener: socket.socket) -> None:
+    """One of `agentmesh api --processes N`: serve on the parent's socket (the parent adopted the broker).
+
+    In a process group of its own, so that Ctrl+C reaches only the parent, which passes it on once.
+    """
+    os.setpgid(0, 0)
+    setup_logging(log_level)
+    run_async(_serve_api(settings, log_level, adopt=False, sockets=[listener], parent=os.getppid()))
+
+
+async def adopt_broker_once(settings: Settings) -> None:
+    mesh = await open_mesh(settings)
+    try:
+        await _adopt_broker(mesh)
+    finally:
+        await close_mesh(mesh)
+
+
+async def _serve_api(
+    settings: Settings,
+    log_level: str,
+    *,
+    adopt: bool,
+    sockets: list[socket.socket] | None = None,
+    parent: int | None = None,
+) -> None:
+    mesh = await open_mesh(settings)
+    try:
+        if adopt:
             await _adopt_broker(mesh)
-            tune_gc()
-            server = api_server(mesh, settings, log_level)
-            install_stop_signals(lambda: setattr(server, "should_exit", True))
-            await server.serve()
+        tune_gc()
+        server = api_server(mesh, settings, log_level)
+        install_stop_signals(lambda: setattr(server, "should_exit", True))
+        watch = asyncio.create_task(_stop_when_orphaned(server, parent)) if parent is not None else None
+        try:
+            await server.serve(sockets=sockets)
         finally:
-            await close_mesh(mesh)
+            if watch is not None:
+                watch.cancel()
+    finally:
+        await close_mesh(mesh)
 
-    run_async(main())
+
+async def _stop_when_orphaned(server: ApiServer, parent: int) -> None:
+    """A child of `--processes` whose parent was killed outright drains and stops instead of serving on alone."""
+    while os.getppid() == parent:  # noqa: ASYNC110 - no event tells of a parent's death portably
+        await asyncio.sleep(1)
+    log.warning("the supervising process %d is gone: stopping", parent)
+    server.should_exit = True
 
 
 async def _adopt_broker(mesh: Mesh) -> None:

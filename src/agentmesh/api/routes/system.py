@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from agentmesh.api.deps import MeshDep
 from agentmesh.api.errors import RETRY_AFTER_SECONDS, error, request_id_of
@@ -11,6 +11,7 @@ from agentmesh.api.routes.tasks import ERRORS
 from agentmesh.api.schemas import AgentList, AgentOut, Health, QueuesOut, WorkerList, WorkerOut
 from agentmesh.errors import BackendUnavailable
 from agentmesh.metrics import LANE_DEPTH, TASKS_BY_STATUS
+from agentmesh.metrics import render as render_metrics
 
 router = APIRouter(tags=["system"])
 health_router = APIRouter(tags=["system"])
@@ -74,4 +75,4 @@ async def metrics(mesh: MeshDep) -> Response:
             TASKS_BY_STATUS.labels(status.value).set(count)
     except BackendUnavailable:
         pass  # serve what this process knows; readiness reports the outage
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(render_metrics(), media_type=CONTENT_TYPE_LATEST)
