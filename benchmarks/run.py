@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--phase-timeout", type=float, default=60.0, help="cap of each drain/end-to-end phase, s")
     parser.add_argument("--enqueue-budget", type=float, default=30.0, help="cap of each enqueue-only phase, s")
     parser.add_argument("--json", default="benchmark-results.json", help="where to write the raw results")
+    parser.add_argument("--agentmesh-api-processes", type=int, default=1,
+                        help="`agentmesh api --processes N` (1: the same single process in every phase)")  # fmt: skip
     args = parser.parse_args(argv)
     args.io_tasks = args.io_tasks or max(1, args.tasks // 4)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -120,7 +122,8 @@ async def run_system(name: str, env: BenchEnv, args: argparse.Namespace) -> dict
         cls = load(name)
     except Exception as exc:  # a peer that does not install or import still gets its row
         return {"runs": [{"error": f"import failed: {type(exc).__name__}: {exc}"}], "settings": {}}
-    system = cls(env)
+    options = {"api_processes": args.agentmesh_api_processes} if name == "agentmesh" else {}
+    system = cls(env, **options)
     runs = []
     try:
         for _ in range(args.repeat):

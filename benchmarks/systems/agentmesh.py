@@ -26,15 +26,17 @@ AGENTS_MODULE = "benchmarks.agentmesh_agents"
 class AgentMeshSystem(DatabaseBacked, AsyncProducer):
     name = "agentmesh"
     durable = "yes (PostgreSQL; Redis only an index)"
-    workers = f"2 x `agentmesh worker --concurrency {CONCURRENCY}`; 1 `agentmesh api` (uvicorn, 1 process)"
     completion = "COMPLETED rows in PostgreSQL"
     single_api = f"POST /tasks, {ASYNC_CLIENTS} HTTP clients in flight"
     batch_api = "POST /tasks/batch, 1000 per request, 1 request in flight"
     count_sql = "SELECT count(*) FROM tasks WHERE status = 'COMPLETED'"
 
-    def __init__(self, env: BenchEnv, concurrency: int = CONCURRENCY) -> None:
+    def __init__(self, env: BenchEnv, concurrency: int = CONCURRENCY, api_processes: int = 1) -> None:
         super().__init__(env)
         self.concurrency = concurrency
+        self.api_processes = api_processes
+        self.workers = (f"2 x `agentmesh worker --concurrency {concurrency}`; "
+                        f"`agentmesh api --processes {api_processes}` (uvicorn)")  # fmt: skip
         self.api: subprocess.Popen[bytes] | None = None
         self.http: aiohttp.ClientSession | None = None
 
@@ -62,7 +64,8 @@ class AgentMeshSystem(DatabaseBacked, AsyncProducer):
 
     def _spawn_api(self, port: int) -> subprocess.Popen[bytes]:
         with open(self.logdir / "api.log", "ab") as log:
-            return subprocess.Popen([venv_bin("agentmesh"), "api", "--port", str(port), "--log-level", "warning"],
+            return subprocess.Popen([venv_bin("agentmesh"), "api", "--port", str(port), "--log-level", "warning",
+                                     "--processes", str(self.api_processes)],
                                     env=self.mesh_env(), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)  # fmt: skip
 
