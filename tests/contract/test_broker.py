@@ -43,6 +43,31 @@ async def test_pop_waits_for_the_first_id(broker: Broker) -> None:
     assert time.monotonic() - started >= 0.9
 
 
+async def test_waiting_pops_keep_strict_priority_and_fifo(broker: Broker) -> None:
+    low, medium, high = ids(3), ids(3), ids(3)
+    await broker.push([(i, P.LOW) for i in low])
+    await broker.push([(i, P.MEDIUM) for i in medium])
+    await broker.push([(i, P.HIGH) for i in high])
+    taken: list[tuple[uuid.UUID, Priority]] = []
+    while len(taken) < 9:
+        popped = await broker.pop(4, timeout=1)
+        assert 0 < len(popped) <= 4
+        taken += popped
+    assert taken == [(i, P.HIGH) for i in high] + [(i, P.MEDIUM) for i in medium] + [(i, P.LOW) for i in low]
+
+
+async def test_a_waiting_pop_takes_all_that_one_push_brought(broker: Broker) -> None:
+    batch = ids(5)
+
+    async def later() -> None:
+        await asyncio.sleep(0.2)
+        await broker.push([(i, P.MEDIUM) for i in batch])
+
+    pusher = asyncio.create_task(later())
+    assert await broker.pop(10, timeout=3) == [(i, P.MEDIUM) for i in batch]
+    await pusher
+
+
 async def test_timers_move_once(broker: Broker) -> None:
     soon, later = uuid.uuid4(), uuid.uuid4()
     now = time.time()

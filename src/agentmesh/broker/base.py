@@ -46,7 +46,8 @@ class Broker(ABC):
     async def pop(self, max_items: int, timeout: float) -> list[tuple[uuid.UUID, Priority]]:
         """Up to `max_items` (id, lane) pairs, all of `high` before any `medium`, `medium` before `low`.
 
-        Waits up to `timeout` seconds for the first id; returns [] if none came.
+        Waits up to `timeout` seconds for the first id; returns [] if none came. A pop that may wait
+        can stop at the end of a lane (Redis: one BLMPOP); the next pop goes on with the lane below.
         """
 
     @abstractmethod

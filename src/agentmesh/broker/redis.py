@@ -105,15 +105,20 @@ class RedisBroker(Broker):
                 await pipe.execute()
 
     async def pop(self, max_items: int, timeout: float) -> list[tuple[uuid.UUID, Priority]]:
+        """A waiting pop is one BLMPOP: up to `max_items` of the highest lane holding any, at once or
+        when the first id comes. That saves the empty round trip that used to precede each wait,
+        at the price of taking one lane per call. A pop without a wait fills across the lanes."""
         async with self._guard() as client:
-            flat: Any = await self._pop(keys=self.lanes, args=[max_items], client=client)
-            if flat:
+            if timeout <= 0:
+                flat: Any = await self._pop(keys=self.lanes, args=[max_items], client=client)
                 pairs = zip(flat[::2], flat[1::2], strict=True)
                 return [(uuid.UUID(task_id), LANES[int(rank)]) for task_id, rank in pairs]
-            if timeout <= 0:
-                return []
-            got: Any = await client.brpop(self.lanes, timeout=timeout)
-        return [(uuid.UUID(got[1]), LANES[self.lanes.index(got[0])])] if got else []
+            got: Any = await client.blmpop(timeout, len(self.lanes), *self.lanes, direction="RIGHT", count=max_items)
+        if not got:
+            return []
+        lane, task_ids = got
+        priority = LANES[self.lanes.index(lane)]
+        return [(uuid.UUID(task_id), priority) for task_id in task_ids]
 
     async def schedule(self, entries: Sequence[tuple[uuid.UUID, float]]) -> None:
         if entries:
