@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -23,6 +24,12 @@ def api_children(parent: int) -> list[int]:
     """The API processes the parent spawned (not multiprocessing's resource tracker)."""
     found = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
     return [int(pid) for pid in found if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def metrics_dir_of(pid: int) -> Path:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    found = [entry.split(b"=", 1)[1] for entry in environ if entry.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    return Path(found[0].decode())
 
 
 @contextmanager
@@ -93,9 +100,11 @@ def test_children_of_a_parent_killed_outright_stop_by_themselves(
     two_processes: tuple[str, int, list[int]], procs: Processes
 ) -> None:
     _, parent, children = two_processes
+    metrics_dir = metrics_dir_of(children[0])
     os.kill(parent, signal.SIGKILL)
     assert wait_exit(children), procs.logs()
     assert "is gone: stopping" in procs.logs()
+    shutil.rmtree(metrics_dir)  # the killed parent could not remove it
 
 
 def test_a_child_that_dies_stops_the_others_and_the_parent_fails(
