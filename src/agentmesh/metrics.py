@@ -28,9 +28,12 @@ LANE_DEPTH = Gauge("agentmesh_lane_depth", "Task ids waiting in a broker lane", 
 TASKS_BY_STATUS = Gauge("agentmesh_tasks", "Tasks in the store by status", ["status"], multiprocess_mode="mostrecent")
 
 
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when it is imported
+
+
 def render() -> bytes:
     """The Prometheus text of this process, or of all the API processes sharing a metrics directory."""
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    if MULTIPROCESS_DIR_ENV not in os.environ:
         return generate_latest()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

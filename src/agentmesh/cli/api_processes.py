@@ -31,18 +31,16 @@ from types import FrameType
 
 import uvicorn
 
+from agentmesh.cli.runtime import run_async
+from agentmesh.cli.serve import adopt_broker_once, serve_child
 from agentmesh.config import Settings
+from agentmesh.metrics import MULTIPROCESS_DIR_ENV
 
 log = logging.getLogger("agentmesh")
-
-METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def serve_processes(settings: Settings, log_level: str, processes: int) -> None:
     """Run `processes` API children on one socket until a signal or a child's death; exit code as `sys.exit`."""
-    from agentmesh.cli.runtime import run_async
-    from agentmesh.cli.serve import adopt_broker_once, serve_child
-
     run_async(adopt_broker_once(settings))
     listener = bind(settings)
     spawn = multiprocessing.get_context("spawn")
@@ -71,15 +69,15 @@ def bind(settings: Settings) -> socket.socket:
 def shared_metrics_dir() -> Iterator[None]:
     """A fresh directory for the children's metric files, removed when they are gone."""
     directory = tempfile.mkdtemp(prefix="agentmesh-metrics-")
-    previous = os.environ.get(METRICS_DIR_ENV)
-    os.environ[METRICS_DIR_ENV] = directory
+    previous = os.environ.get(MULTIPROCESS_DIR_ENV)
+    os.environ[MULTIPROCESS_DIR_ENV] = directory
     try:
         yield
     finally:
         if previous is None:
-            os.environ.pop(METRICS_DIR_ENV, None)
+            os.environ.pop(MULTIPROCESS_DIR_ENV, None)
         else:
-            os.environ[METRICS_DIR_ENV] = previous
+            os.environ[MULTIPROCESS_DIR_ENV] = previous
         shutil.rmtree(directory, ignore_errors=True)
 
 

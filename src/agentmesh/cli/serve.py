@@ -98,7 +98,7 @@ def serve_api(settings: Settings, log_level: str, insecure: bool = False, proces
     require_keys_off_loopback(settings, "api", insecure)
     setup_logging(log_level)
     if processes > 1:
-        from agentmesh.cli.api_processes import serve_processes
+        from agentmesh.cli.api_processes import serve_processes  # here: that module imports this one
 
         serve_processes(settings, log_level, processes)
         return

@@ -148,7 +148,7 @@ class PostgresStore(Store):
         async with self._conn(transaction=keyed) as conn:
             rows = await conn.fetch(Q["insert_tasks"], *columns)
             inserted = {row["id"]: _pending_task(by_id[row["id"]], row) for row in rows}
-            existing = await self._existing_for_keys(conn, [t for t in tasks if t.id not in inserted]) if keyed else {}
+            existing = await self._existing_for_keys(conn, [t for t in tasks if t.id not in inserted])
         return [
             Submitted(inserted[t.id], True) if t.id in inserted else Submitted(existing[t.idempotency_key or ""], False)
             for t in tasks
